@@ -1,0 +1,136 @@
+"""Command line: ``grokspec validate | run | schema``.
+
+Exit status: 0 ok, 1 the run failed (diverged or crashed), 2 invalid spec or usage,
+130 interrupted. Spec errors print one ``FILE:LINE:COL: field: message`` line each and
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from grokspec.loading import SpecError, load_spec
+from grokspec.spec import Experiment, flatten, json_schema
+
+
+def _add_spec_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("specs", nargs="+", help="spec YAML file(s)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a field, e.g. --set train.optimizer.weight_decay=0.1 (value is YAML)",
+    )
+
+
+def _load_all(paths: Sequence[str], overrides: Sequence[str]) -> list[Experiment] | None:
+    experiments, failed = [], False
+    for path in paths:
+        try:
+            experiments.append(load_spec(path, list(overrides)))
+        except SpecError as exc:
+            failed = True
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+    return None if failed else experiments
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    experiments = _load_all(args.specs, args.overrides)
+    if experiments is None:
+        return 2
+    for path, exp in zip(args.specs, experiments, strict=True):
+        print(f"{path}: ok ({exp.dataset.kind} x {exp.learner.kind}, hash {exp.spec_hash()})")
+        if args.resolved:
+            for k, v in flatten(exp.resolved()).items():
+                print(f"  {k} = {v}")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from grokspec.run import run_experiment
+    from grokspec.tracking import resolve_uri
+
+    experiments = _load_all(args.specs, args.overrides)
+    if experiments is None:
+        return 2
+    status = 0
+    for exp in experiments:
+        try:
+            result = run_experiment(exp, device=args.device, progress=not args.no_progress)
+        except KeyboardInterrupt:
+            print("\ninterrupted: the MLflow run is marked KILLED", file=sys.stderr)
+            return 130
+        except (ValueError, LookupError) as exc:  # dataset/learner mismatch, unknown runner
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(_summary_table(exp, result))
+        uri = resolve_uri(exp.tracking.uri)
+        print(f"MLflow run {result.run_id} in experiment '{exp.tracking.experiment}'")
+        print(f"open the UI: mlflow ui --backend-store-uri {uri}")
+        if result.status != "FINISHED":
+            print(f"run {result.status}: {result.reason}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def _summary_table(exp: Experiment, result) -> str:  # noqa: ANN001 - RunResult, lazy import
+    s = result.summary
+    final = s.get("final", {}) if s else {}
+
+    def fmt(v: object) -> str:
+        return "-" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
+
+    rows = [
+        ("run", f"{exp.name} ({exp.dataset.kind} x {exp.learner.kind}, seed {exp.seed})"),
+        ("status", result.status),
+        ("steps run", fmt(s.get("final_step") if s else None)),
+        ("final train acc", fmt(final.get("train/acc"))),
+        ("final test acc", fmt(final.get("test/acc"))),
+        (f"train fit step (acc>={s.get('threshold', '')})", fmt(s.get("train_fit_step") if s else None)),
+        ("test fit step", fmt(s.get("test_fit_step") if s else None)),
+        ("grokking delay (steps)", fmt(s.get("delay") if s else None)),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="grokspec", description="Declarative grokking experiments tracked in MLflow."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check spec files; print errors with file:line")
+    _add_spec_args(p)
+    p.add_argument("--resolved", action="store_true", help="print every resolved field")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("run", help="train the spec(s) and log to MLflow")
+    _add_spec_args(p)
+    p.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda, cuda:1")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("schema", help="print the spec JSON Schema (for editors)")
+    p.set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

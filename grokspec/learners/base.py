@@ -1,0 +1,31 @@
+"""What every learner spec shares: the name of the runner that trains it by default."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from grokspec.specbase import StrictModel
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from grokspec.datasets.base import Dataset
+
+
+class LearnerSpecBase(StrictModel):
+    """A learner spec knows how to build its model for a dataset.
+
+    ``default_runner`` names the entry point in the ``grokspec.runners`` group that trains
+    this learner unless the experiment names another (``runner:``).
+    """
+
+    default_runner: ClassVar[str] = "gradient"
+    #: What the learner can consume; checked against the dataset family at validation.
+    input_kinds: ClassVar[frozenset[str]] = frozenset({"tokens", "features"})
+    tasks: ClassVar[frozenset[str]] = frozenset({"classification", "regression"})
+
+    def check_dataset(self, dataset: Dataset) -> None:
+        """Raise ValueError with advice if this learner cannot consume ``dataset``."""
+
+    def build(self, dataset: Dataset) -> nn.Module:  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -1,0 +1,1 @@
+"""Pure functions on tensors and metric histories: events, phases, progress measures."""

@@ -1,0 +1,73 @@
+"""Figures: a run's curves and overlays of many runs (accuracy and loss vs step, log-x).
+
+Log-x because grokking spans decades of steps: fit at ~10^2, generalization at ~10^3-10^4.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from grokspec.metrics import names  # noqa: E402
+
+
+def _series(history: Sequence[Mapping[str, float]], key: str) -> tuple[list[float], list[float]]:
+    pts = [(h["step"], h[key]) for h in history if key in h and h["step"] > 0]
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def curves_figure(history: Sequence[Mapping[str, float]], title: str = "") -> Figure:
+    """Accuracy and loss vs step for one run, train and test."""
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
+    for split, style in (("train", "-"), ("test", "-")):
+        colour = "tab:blue" if split == "train" else "tab:red"
+        ax_acc.plot(*_series(history, f"{split}/acc"), style, color=colour, label=split)
+        ax_loss.plot(*_series(history, f"{split}/loss"), style, color=colour, label=split)
+    ax_acc.set_ylabel("accuracy")
+    ax_acc.set_ylim(-0.02, 1.02)
+    ax_loss.set_ylabel("loss")
+    ax_loss.set_yscale("log")
+    for ax in (ax_acc, ax_loss):
+        ax.set_xscale("log")
+        ax.set_xlabel("step (optimizer updates)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def overlay_figure(
+    runs: Mapping[str, Sequence[Mapping[str, float]]],
+    metrics: Sequence[str] = (names.TEST_ACC, names.TRAIN_ACC),
+    title: str = "",
+) -> Figure:
+    """One panel per metric, one line per run (label -> history), log-x."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for i, (label, history) in enumerate(runs.items()):
+            ax.plot(*_series(history, metric), color=colours[i % len(colours)], label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("step (optimizer updates)")
+        ax.set_ylabel(metric)
+        if metric.endswith("loss"):
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize="small")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def to_png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()

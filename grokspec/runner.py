@@ -1,0 +1,85 @@
+"""Runners: execution plugins, one per training regime, found by entry point.
+
+A runner is any class with ``run(ctx: RunContext) -> None`` registered in the
+``grokspec.runners`` entry-point group (see pyproject.toml). Third parties add their own the
+same way. Everything a runner must not re-implement (metric logging, the NaN check, early
+stopping, the progress bar) lives in :class:`RunContext`, so every runner behaves alike.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Protocol
+
+import torch
+
+from grokspec.datasets.base import Dataset
+from grokspec.metrics import names
+from grokspec.spec import Experiment
+
+GROUP = "grokspec.runners"
+
+
+class Diverged(RuntimeError):
+    """Training produced a non-finite loss."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+        super().__init__(f"diverged at step {step}: loss is not finite")
+
+
+class Runner(Protocol):
+    def run(self, ctx: RunContext) -> None: ...
+
+
+@dataclass
+class RunContext:
+    """What a runner gets: the experiment, its dataset, a device and one ``on_eval`` hook."""
+
+    experiment: Experiment
+    dataset: Dataset
+    device: torch.device
+    log: Callable[[dict[str, float], int], None] = lambda metrics, step: None
+    progress: Callable[[int, dict[str, float]], None] = lambda step, metrics: None
+    history: list[dict[str, float]] = field(default_factory=list)
+    artifacts: dict[str, Any] = field(default_factory=dict)
+    _held: int = 0
+
+    def on_eval(self, step: int, metrics: dict[str, float]) -> bool:
+        """Record one evaluation. Returns True when the run should stop (grokked and held).
+
+        Raises :class:`Diverged` if the training loss is not finite.
+        """
+        loss = metrics.get(names.TRAIN_LOSS)
+        if loss is not None and not math.isfinite(loss):
+            raise Diverged(step)
+        self.history.append({"step": step, **metrics})
+        self.log(metrics, step)
+        self.progress(step, metrics)
+        stop = self.experiment.train.stop
+        if stop is None or names.TEST_ACC not in metrics:
+            return False
+        self._held = self._held + 1 if metrics[names.TEST_ACC] >= stop.test_acc else 0
+        return self._held >= stop.patience_evals
+
+
+def available_runners() -> dict[str, Any]:
+    """Name -> entry point of every installed runner."""
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def load_runner(name: str) -> Runner:
+    eps = available_runners()
+    if name not in eps:
+        raise LookupError(
+            f"no runner named '{name}' in entry-point group '{GROUP}' "
+            f"(installed: {', '.join(sorted(eps)) or 'none'}; is grokspec installed with pip?)"
+        )
+    return eps[name].load()()
+
+
+def runner_name(experiment: Experiment) -> str:
+    return experiment.runner or type(experiment.learner).default_runner

@@ -1,0 +1,154 @@
+"""The experiment spec: pydantic models validated at the boundary, exported as JSON Schema.
+
+``dataset`` and ``learner`` are discriminated unions on ``kind`` (see
+:mod:`grokspec.datasets` and :mod:`grokspec.learners`), so a new family or learner is a
+new module, not an edit here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from grokspec.datasets import DatasetSpec
+from grokspec.learners import LearnerSpec
+from grokspec.specbase import StrictModel
+
+
+class OptimizerSpec(StrictModel):
+    """Torch optimizer. Weight decay is decoupled for AdamW, L2-coupled for Adam and SGD."""
+
+    kind: Literal["adamw", "adam", "sgd"] = Field(default="adamw", description="Optimizer.")
+    lr: float = Field(default=1e-3, gt=0.0, description="Peak learning rate.")
+    weight_decay: float = Field(default=1.0, ge=0.0, description="Weight decay coefficient.")
+    betas: tuple[float, float] = Field(
+        default=(0.9, 0.98), description="Adam(W) betas, each in [0, 1)."
+    )
+    momentum: float = Field(default=0.0, ge=0.0, lt=1.0, description="SGD momentum.")
+    warmup_steps: int = Field(
+        default=0, ge=0, description="Linear learning-rate warmup from 0 over this many steps."
+    )
+
+    @field_validator("betas")
+    @classmethod
+    def _betas_in_range(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0.0 <= b < 1.0 for b in v):
+            raise ValueError(f"betas must each be in [0, 1), got {list(v)}")
+        return v
+
+
+class StopSpec(StrictModel):
+    """Stop early once test accuracy has held at or above a threshold."""
+
+    test_acc: float = Field(default=0.99, gt=0.0, le=1.0, description="Accuracy threshold.")
+    patience_evals: int = Field(
+        default=10, ge=1, description="Consecutive evaluations at or above the threshold."
+    )
+
+
+class TrainSpec(StrictModel):
+    """The optimisation loop. ``step`` everywhere means optimizer updates."""
+
+    optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
+    loss: Literal["cross_entropy", "mse"] = Field(
+        default="cross_entropy",
+        description="cross_entropy, or mse on one-hot targets (Omnigrok, Fan et al.). "
+        "Regression tasks always use mse.",
+    )
+    steps: int = Field(default=10_000, ge=1, description="Optimizer updates to run.")
+    batch_size: int | Literal["full"] = Field(
+        default="full", description="Minibatch size, or `full` for full-batch training."
+    )
+    eval_every: int = Field(default=100, ge=1, description="Evaluate every N steps.")
+    stop: StopSpec | None = Field(
+        default=None, description="Stop once grokked; omit to always run `steps`."
+    )
+    fit_threshold: float = Field(
+        default=0.99,
+        gt=0.0,
+        le=1.0,
+        description="Accuracy at which train (test) counts as fit for grok/* events.",
+    )
+
+    @field_validator("batch_size")
+    @classmethod
+    def _positive_batch(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 1:
+            raise ValueError(f"batch_size must be >= 1 or 'full', got {v}")
+        return v
+
+
+class TrackingSpec(StrictModel):
+    """Where the run is logged."""
+
+    experiment: str = Field(default="grokspec", min_length=1, description="MLflow experiment.")
+    uri: str | None = Field(
+        default=None,
+        description="MLflow tracking URI. Default: $MLFLOW_TRACKING_URI, else a SQLite store "
+        "./mlflow.db in the working folder (what a plain `mlflow ui` there opens).",
+    )
+    run_name: str | None = Field(default=None, description="Run name; default: the spec name.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Extra MLflow run tags.")
+
+
+class Experiment(StrictModel):
+    """One concrete experiment: a dataset, a learner and how to train it."""
+
+    name: str = Field(min_length=1, description="Experiment name (also the default run name).")
+    description: str = Field(default="", description="Free text; logged as the run description.")
+    seed: int = Field(default=0, ge=0, description="Seeds the split, the init and the batches.")
+    dataset: DatasetSpec
+    learner: LearnerSpec
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec)
+    runner: str | None = Field(
+        default=None,
+        description="Name of the runner (entry point in `grokspec.runners`); default: the "
+        "learner's own.",
+    )
+
+    @model_validator(mode="after")
+    def _learner_fits_dataset(self) -> Experiment:
+        ds, ln = self.dataset, self.learner
+        if ds.input_kind not in ln.input_kinds or ds.task not in ln.tasks:
+            raise ValueError(
+                f"learner kind '{ln.kind}' takes {sorted(ln.input_kinds)} inputs for "
+                f"{sorted(ln.tasks)}; dataset kind '{ds.kind}' gives {ds.input_kind} inputs "
+                f"for {ds.task} (pick another learner or dataset kind)"
+            )
+        return self
+
+    def resolved(self) -> dict[str, Any]:
+        """The fully-resolved spec (every default filled in) as plain data."""
+        return self.model_dump(mode="json")
+
+    def spec_hash(self) -> str:
+        """Identity of what is computed: the resolved spec without the tracking section."""
+        data = self.resolved()
+        data.pop("tracking", None)
+        data.pop("description", None)
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists stay values (as they appear in --set)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{path}."))
+        else:
+            out[path] = value
+    return out
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of a spec file, for editors (yaml-language-server) and the docs."""
+    schema = Experiment.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "grokspec experiment"
+    return schema

@@ -1,0 +1,1 @@
+"""Execution plugins, one per training regime (entry-point group ``grokspec.runners``)."""

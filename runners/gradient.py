@@ -1,0 +1,42 @@
+"""Gradient runner: a torch optimizer over a torch model (transformer, MLP, ...).
+
+The whole loop is below, top to bottom: nothing else in grokspec touches the model between
+evaluations. Metrics go to ``ctx.on_eval``, which logs them (batched), checks for NaN and
+decides about early stopping.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from grokspec.runner import RunContext
+from grokspec.training import batches, build_optimizer, loss_fn, standard_metrics
+
+
+class GradientRunner:
+    def run(self, ctx: RunContext) -> None:
+        exp, data, dev = ctx.experiment, ctx.dataset, ctx.device
+        torch.manual_seed(exp.seed)
+        model = exp.learner.build(data).to(dev)
+        opt, sched = build_optimizer(list(model.parameters()), exp.train.optimizer)
+        t = {k: getattr(data, k).to(dev) for k in ("x_train", "y_train", "x_test", "y_test")}
+        gen = torch.Generator().manual_seed(exp.seed)
+        check_every_step = dev.type == "cpu"  # a NaN check costs a device sync on GPU
+
+        ctx.on_eval(0, standard_metrics(model, data, exp.train, t))
+        for step, idx in zip(range(1, exp.train.steps + 1), batches(
+            data.n_train, exp.train.batch_size, gen, dev
+        )):
+            xb, yb = (t["x_train"], t["y_train"]) if idx is None else (
+                t["x_train"][idx], t["y_train"][idx])
+            loss = loss_fn(model(xb), yb, data, exp.train)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            if check_every_step and not torch.isfinite(loss):
+                ctx.on_eval(step, {"train/loss": float(loss)})  # raises Diverged
+            if step % exp.train.eval_every == 0 or step == exp.train.steps:
+                if ctx.on_eval(step, standard_metrics(model, data, exp.train, t)):
+                    break
+        ctx.artifacts["model"] = model

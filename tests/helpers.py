@@ -1,0 +1,36 @@
+"""Small builders for tests: experiments from dicts with test-sized defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from grokspec.loading import validate_data
+from grokspec.spec import Experiment
+
+
+def deep_update(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+#: p=31 one-hot quadratic MLP: fits by ~100 steps, groks by ~2000 in a few CPU seconds.
+TINY_GROK: dict[str, Any] = {
+    "name": "tiny-grok",
+    "seed": 0,
+    "dataset": {"kind": "modular", "op": "x+y", "p": 31, "train_fraction": 0.3},
+    "learner": {"kind": "mlp", "depth": 1, "width": 256, "activation": "quadratic"},
+    "train": {
+        "optimizer": {"kind": "adamw", "lr": 3e-3, "weight_decay": 1.0},
+        "steps": 4000,
+        "eval_every": 25,
+        "stop": {"test_acc": 0.99, "patience_evals": 4},
+    },
+    "tracking": {"experiment": "tests"},
+}
+
+
+def experiment(**over: Any) -> Experiment:
+    """TINY_GROK with nested overrides, validated like a spec file."""
+    return validate_data(deep_update(TINY_GROK, over))
