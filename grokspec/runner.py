@@ -46,16 +46,24 @@ class RunContext:
     progress: Callable[[int, dict[str, float]], None] = lambda step, metrics: None
     history: list[dict[str, float]] = field(default_factory=list)
     artifacts: dict[str, Any] = field(default_factory=dict)
+    #: Progress measures run at each evaluation on the model (off the training hot path):
+    #: each takes (step, model) and returns extra metrics to log under their own names.
+    measures: list[Callable[[int, Any], dict[str, float]]] = field(default_factory=list)
     _held: int = 0
 
-    def on_eval(self, step: int, metrics: dict[str, float]) -> bool:
+    def on_eval(self, step: int, metrics: dict[str, float], model: Any = None) -> bool:
         """Record one evaluation. Returns True when the run should stop (grokked and held).
 
+        ``model`` (the learner's model, any type) is handed to the progress measures.
         Raises :class:`Diverged` if the training loss is not finite.
         """
         loss = metrics.get(names.TRAIN_LOSS)
         if loss is not None and not math.isfinite(loss):
             raise Diverged(step)
+        if model is not None:
+            metrics = dict(metrics)
+            for measure in self.measures:
+                metrics.update(measure(step, model))
         self.history.append({"step": step, **metrics})
         self.log(metrics, step)
         self.progress(step, metrics)

@@ -23,7 +23,7 @@ class GradientRunner:
         gen = torch.Generator().manual_seed(exp.seed)
         check_every_step = dev.type == "cpu"  # a NaN check costs a device sync on GPU
 
-        ctx.on_eval(0, standard_metrics(model, data, exp.train, t))
+        ctx.on_eval(0, standard_metrics(model, data, exp.train, t), model)
         for step, idx in zip(range(1, exp.train.steps + 1), batches(
             data.n_train, exp.train.batch_size, gen, dev
         )):
@@ -37,6 +37,6 @@ class GradientRunner:
             if check_every_step and not torch.isfinite(loss):
                 ctx.on_eval(step, {"train/loss": float(loss)})  # raises Diverged
             if step % exp.train.eval_every == 0 or step == exp.train.steps:
-                if ctx.on_eval(step, standard_metrics(model, data, exp.train, t)):
+                if ctx.on_eval(step, standard_metrics(model, data, exp.train, t), model):
                     break
         ctx.artifacts["model"] = model
