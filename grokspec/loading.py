@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from grokspec.spec import Experiment
 
 Path_ = tuple[str, ...]
+ModelT = typing.TypeVar("ModelT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,7 @@ def _message(err: dict[str, Any], fields: list[str]) -> str:
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
-    if "input" in err and kind not in ("model_type", "dict_type") and "got" not in msg:
+    if "input" in err and not isinstance(err["input"], dict | list) and "got" not in msg:
         return f"{msg} (got {err['input']!r})"
     return msg
 
@@ -245,15 +246,34 @@ def validate_data(
     overrides: dict[Path_, str] | None = None,
 ) -> Experiment:
     """Validate plain data into an Experiment, converting pydantic errors to :class:`SpecError`."""
+    return validate_model(Experiment, data, marks, overrides)
+
+
+def validate_model(
+    model: type[ModelT],
+    data: dict[str, Any],
+    marks: dict[Path_, Where] | None = None,
+    overrides: dict[Path_, str] | None = None,
+    prefix: Path_ = (),
+) -> ModelT:
+    """Validate ``data`` (found at ``prefix`` in the file) into any spec ``model``.
+
+    The same error reporting as for an Experiment, for other sections of a spec file
+    (the ``sweep:`` block is validated by its own model, see :mod:`grokspec.sweep`).
+    """
     marks, overrides = marks or {}, overrides or {}
     try:
-        return Experiment.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             loc = tuple(err["loc"])
-            fields = _field_names(Experiment, loc[:-1]) if err["type"] == "extra_forbidden" else []
-            path = _user_path(loc, data)
+            fields = _field_names(model, loc[:-1]) if err["type"] == "extra_forbidden" else []
+            path = (*prefix, *_user_path(loc, data))
+            # A model-level check that blames one field names it (grokspec.specbase.field_error).
+            blamed = (err.get("ctx") or {}).get("field")
+            if blamed:
+                path = (*path, *str(blamed).split("."))
             if err["type"] == "union_tag_invalid":
                 path = (*path, "kind")
             problems.append(Problem(_locate(path, marks, overrides), ".".join(path), _message(err, fields)))

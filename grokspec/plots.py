@@ -6,20 +6,37 @@ Log-x because grokking spans decades of steps: fit at ~10^2, generalization at ~
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from grokspec.metrics import names  # noqa: E402
 
 
 def _series(history: Sequence[Mapping[str, float]], key: str) -> tuple[list[float], list[float]]:
-    pts = [(h["step"], h[key]) for h in history if key in h and h["step"] > 0]
+    """Points of one metric; step 0 and non-finite values cannot sit on a log axis."""
+    pts = [
+        (h["step"], h[key])
+        for h in history
+        if key in h and h["step"] > 0 and math.isfinite(h[key])
+    ]
     return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def _log_axes(ax: Axes, logy: bool) -> None:
+    """Log scales only where there is positive data (matplotlib refuses otherwise)."""
+    xs = [x for line in ax.get_lines() for x in line.get_xdata()]
+    ys = [y for line in ax.get_lines() for y in line.get_ydata()]
+    if any(x > 0 for x in xs):
+        ax.set_xscale("log")
+    if logy and any(y > 0 for y in ys):
+        ax.set_yscale("log")
 
 
 def curves_figure(history: Sequence[Mapping[str, float]], title: str = "") -> Figure:
@@ -32,9 +49,8 @@ def curves_figure(history: Sequence[Mapping[str, float]], title: str = "") -> Fi
     ax_acc.set_ylabel("accuracy")
     ax_acc.set_ylim(-0.02, 1.02)
     ax_loss.set_ylabel("loss")
-    ax_loss.set_yscale("log")
-    for ax in (ax_acc, ax_loss):
-        ax.set_xscale("log")
+    for ax, logy in ((ax_acc, False), (ax_loss, True)):
+        _log_axes(ax, logy)
         ax.set_xlabel("step (optimizer updates)")
         ax.grid(alpha=0.3)
         ax.legend()
@@ -54,11 +70,9 @@ def overlay_figure(
     for ax, metric in zip(axes[0], metrics, strict=True):
         for i, (label, history) in enumerate(runs.items()):
             ax.plot(*_series(history, metric), color=colours[i % len(colours)], label=label)
-        ax.set_xscale("log")
+        _log_axes(ax, logy=metric.endswith("loss"))
         ax.set_xlabel("step (optimizer updates)")
         ax.set_ylabel(metric)
-        if metric.endswith("loss"):
-            ax.set_yscale("log")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize="small")
     fig.suptitle(title)

@@ -107,8 +107,7 @@ def run_experiment(
     try:
         runner.run(ctx)
     except Diverged as exc:
-        _finish_artifacts(tracker, experiment, ctx.history)
-        tracker.end("FAILED", str(exc))
+        _safe_end(tracker, experiment, ctx.history, "FAILED", str(exc))
         return RunResult(tracker.run_id, "FAILED", ctx.history, reason=str(exc))
     except KeyboardInterrupt:
         reason = f"interrupted (Ctrl-C) after step {last_step()}"

@@ -51,15 +51,18 @@ class RunContext:
     measures: list[Callable[[int, Any], dict[str, float]]] = field(default_factory=list)
     _held: int = 0
 
+    def check_loss(self, step: int, loss: float) -> None:
+        """Raise :class:`Diverged` if a training loss is NaN or infinite."""
+        if not math.isfinite(loss):
+            raise Diverged(step)
+
     def on_eval(self, step: int, metrics: dict[str, float], model: Any = None) -> bool:
         """Record one evaluation. Returns True when the run should stop (grokked and held).
 
         ``model`` (the learner's model, any type) is handed to the progress measures.
         Raises :class:`Diverged` if the training loss is not finite.
         """
-        loss = metrics.get(names.TRAIN_LOSS)
-        if loss is not None and not math.isfinite(loss):
-            raise Diverged(step)
+        self.check_loss(step, metrics.get(names.TRAIN_LOSS, 0.0))
         if model is not None:
             metrics = dict(metrics)
             for measure in self.measures:

@@ -119,6 +119,7 @@ class Experiment(StrictModel):
                 f"{sorted(ln.tasks)}; dataset kind '{ds.kind}' gives {ds.input_kind} inputs "
                 f"for {ds.task} (pick another learner or dataset kind)"
             )
+        ln.check_experiment(self)  # learner-specific limits (e.g. the GP's memory estimate)
         return self
 
     def resolved(self) -> dict[str, Any]:

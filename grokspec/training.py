@@ -86,7 +86,14 @@ def evaluate(
 
 
 def weight_norm(model: nn.Module) -> float:
-    """L2 norm of all parameters together (Power et al.; Omnigrok track it)."""
+    """L2 norm of all parameters together (Power et al.; Omnigrok track it).
+
+    A model whose parameters are not all weights (the Bayesian net also holds posterior
+    standard deviations) defines ``weight_norm()`` to say what its weights are.
+    """
+    own = getattr(model, "weight_norm", None)
+    if callable(own):
+        return float(own())
     with torch.no_grad():
         return float(torch.sqrt(sum((p.double() ** 2).sum() for p in model.parameters())))
 
@@ -94,16 +101,21 @@ def weight_norm(model: nn.Module) -> float:
 def standard_metrics(
     model: nn.Module, dataset: Dataset, train: TrainSpec, tensors: dict[str, torch.Tensor]
 ) -> dict[str, float]:
-    """The uniform metric set for a torch model (see :mod:`grokspec.metrics.names`)."""
+    """The uniform metric set for a torch model (see :mod:`grokspec.metrics.names`), plus
+    the model's own ``extra_metrics()`` where it has them (e.g. the Bayesian net's KL)."""
     tr_loss, tr_acc, _ = evaluate(model, tensors["x_train"], tensors["y_train"], dataset, train)
     te_loss, te_acc, _ = evaluate(model, tensors["x_test"], tensors["y_test"], dataset, train)
-    return {
+    metrics = {
         names.TRAIN_LOSS: tr_loss,
         names.TRAIN_ACC: tr_acc,
         names.TEST_LOSS: te_loss,
         names.TEST_ACC: te_acc,
         names.WEIGHT_NORM: weight_norm(model),
     }
+    extra = getattr(model, "extra_metrics", None)
+    if callable(extra):
+        metrics.update(extra())
+    return metrics
 
 
 def batches(n: int, batch_size: int | str, generator: torch.Generator, device: torch.device):

@@ -22,6 +22,9 @@ class GradientRunner:
         t = {k: getattr(data, k).to(dev) for k in ("x_train", "y_train", "x_test", "y_test")}
         gen = torch.Generator().manual_seed(exp.seed)
         check_every_step = dev.type == "cpu"  # a NaN check costs a device sync on GPU
+        # A model's own extra loss term, computed after its forward pass: the Bayesian net's
+        # KL (ELBO), the mixture of experts' load-balancing loss.
+        penalty = getattr(model, "penalty", None)
 
         ctx.on_eval(0, standard_metrics(model, data, exp.train, t), model)
         for step, idx in zip(range(1, exp.train.steps + 1), batches(
@@ -30,12 +33,14 @@ class GradientRunner:
             xb, yb = (t["x_train"], t["y_train"]) if idx is None else (
                 t["x_train"][idx], t["y_train"][idx])
             loss = loss_fn(model(xb), yb, data, exp.train)
+            if penalty is not None:
+                loss = loss + penalty()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            if check_every_step and not torch.isfinite(loss):
-                ctx.on_eval(step, {"train/loss": float(loss)})  # raises Diverged
+            if check_every_step:
+                ctx.check_loss(step, loss.item())
             if step % exp.train.eval_every == 0 or step == exp.train.steps:
                 if ctx.on_eval(step, standard_metrics(model, data, exp.train, t), model):
                     break

@@ -2,7 +2,11 @@
 
 A family only enumerates its *pool* of examples (inputs, targets, per-example metadata);
 how much of the pool is used for training (``train_fraction`` / ``train_size``) is decided
-here, once, so every family splits the same deterministic way.
+here, once, so every family splits the same deterministic way. After the split,
+:meth:`DatasetSpecBase.build` applies the shared transforms (``spurious_dims``,
+``label_noise``, see :mod:`grokspec.datasets.transforms`), so no family re-implements them.
+A family whose test set is not a random part of one pool (a balanced test set, noise-free
+test targets) overrides :meth:`DatasetSpecBase.build_split` instead of ``build_pool``.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from typing import Any, ClassVar, Literal
 import torch
 from pydantic import Field, model_validator
 
-from grokspec.specbase import StrictModel
+from grokspec.datasets.transforms import SpuriousSpec, apply_transforms
+from grokspec.specbase import StrictModel, field_error
 
 Task = Literal["classification", "regression"]
 InputKind = Literal["tokens", "features"]
@@ -81,19 +86,38 @@ class DatasetSpecBase(StrictModel):
 
     input_kind: ClassVar[InputKind] = "features"
     task: ClassVar[Task] = "classification"
+    #: Used when a spec gives neither train_fraction nor train_size: a family whose paper
+    #: fixes a training-set size (Kumar et al.'s 550 points) sets default_train_size.
+    default_train_fraction: ClassVar[float] = 0.3
+    default_train_size: ClassVar[int | None] = None
 
     train_fraction: float | None = Field(
         default=None,
         gt=0.0,
         lt=1.0,
         description="Fraction of the pool used for training (0 < f < 1); the rest is the "
-        "test set. Give this or train_size, not both. Default 0.3 when neither is given.",
+        "test set. Give this or train_size, not both. When neither is given, the family's "
+        "default applies (0.3 of the pool unless the family's description says otherwise).",
     )
     train_size: int | None = Field(
         default=None,
         ge=1,
         description="Absolute number of training examples; the rest of the pool is the test "
         "set. Give this or train_fraction, not both.",
+    )
+    spurious_dims: SpuriousSpec | None = Field(
+        default=None,
+        description="Concealment (Miller et al. 2023): append `count` random input dimensions "
+        "(token inputs: random tokens) that carry no label information, drawn once per "
+        "example. Miller et al. report that the grokking delay grows with `count`.",
+    )
+    label_noise: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Fraction of training labels replaced by a uniformly random other class "
+        "(classification only; the test set stays clean). The corrupted rows are recorded in "
+        "the dataset metadata and `train/acc_corrupted` reports how well they are memorised.",
     )
 
     @model_validator(mode="before")
@@ -102,7 +126,10 @@ class DatasetSpecBase(StrictModel):
         if isinstance(data, dict) and data.get("train_fraction") is None and data.get(
             "train_size"
         ) is None:
-            data = {**data, "train_fraction": 0.3}
+            if cls.default_train_size is not None:
+                data = {**data, "train_size": cls.default_train_size}
+            else:
+                data = {**data, "train_fraction": cls.default_train_fraction}
         return data
 
     @model_validator(mode="after")
@@ -119,9 +146,28 @@ class DatasetSpecBase(StrictModel):
     def _train_size_fits(self) -> DatasetSpecBase:
         n = self.pool_size()
         if n is not None and self.train_size is not None and self.train_size >= n:
-            raise ValueError(
+            raise field_error(
+                "train_size",
                 f"train_size={self.train_size} leaves no test examples: the pool has {n} "
-                f"(use at most {n - 1})"
+                f"(use at most {n - 1})",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _transforms_fit(self) -> DatasetSpecBase:
+        if self.label_noise > 0 and self.task != "classification":
+            raise field_error(
+                "label_noise",
+                f"label_noise needs a classification dataset; kind '{getattr(self, 'kind', '?')}'"
+                " is a regression task (use label_noise: 0, or add target noise with the "
+                "family's own noise field)",
+            )
+        sp = self.spurious_dims
+        if sp is not None and self.input_kind == "tokens" and sp.distribution != "uniform":
+            raise field_error(
+                "spurious_dims.distribution",
+                f"'{sp.distribution}' is for feature inputs; this family's inputs are tokens, "
+                "whose spurious tokens are uniform over the vocabulary (use 'uniform')",
             )
         return self
 
@@ -136,11 +182,21 @@ class DatasetSpecBase(StrictModel):
     def build_pool(self, generator: torch.Generator) -> Pool:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def build(self, seed: int) -> Dataset:
-        """Build the dataset deterministically from ``seed``."""
+    def build_split(self, seed: int) -> Dataset:
+        """The family's train/test split, before the shared transforms (default: a random
+        split of :meth:`build_pool`)."""
         g = torch.Generator().manual_seed(seed)
         pool = self.build_pool(g)
         return split_pool(pool, self.n_train_for(len(pool)), g)
+
+    def build(self, seed: int) -> Dataset:
+        """Build the dataset deterministically from ``seed``: split, then shared transforms.
+
+        Families override :meth:`build_pool` or :meth:`build_split`, never this method, so
+        every family gets ``spurious_dims`` and ``label_noise``.
+        """
+        ds = self.build_split(seed)
+        return apply_transforms(ds, self.spurious_dims, self.label_noise, seed)
 
 
 def split_pool(pool: Pool, n_train: int, generator: torch.Generator) -> Dataset:
@@ -160,3 +216,28 @@ def split_pool(pool: Pool, n_train: int, generator: torch.Generator) -> Dataset:
         meta_test={k: v[te] for k, v in pool.meta.items()},
         info=dict(pool.info),
     )
+
+
+class RegressionSpecBase(DatasetSpecBase):
+    """A regression family: real-valued targets, trained with MSE.
+
+    Accuracy is not defined for regression, yet every runner logs ``train/acc`` and
+    ``test/acc`` so curves of any two experiments overlay. The surrogate is the fraction of
+    examples whose prediction is within ``acc_tolerance`` of the target (Levi et al. 2023 use
+    this kind of thresholded accuracy; it is what makes a smooth loss curve look like a jump).
+    """
+
+    task: ClassVar[Task] = "regression"
+
+    acc_tolerance: float = Field(
+        default=0.1,
+        gt=0.0,
+        description="Accuracy surrogate for regression: an example counts as correct when "
+        "|prediction - target| <= acc_tolerance (absolute, in target units; targets of the "
+        "built-in regression families have standard deviation about 1).",
+    )
+
+    def build(self, seed: int) -> Dataset:
+        ds = super().build(seed)
+        ds.info["acc_tolerance"] = self.acc_tolerance
+        return ds

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from grokspec.datasets.base import Dataset
+    from grokspec.spec import Experiment
 
 
 class LearnerSpecBase(StrictModel):
@@ -26,6 +27,13 @@ class LearnerSpecBase(StrictModel):
 
     def check_dataset(self, dataset: Dataset) -> None:
         """Raise ValueError with advice if this learner cannot consume ``dataset``."""
+
+    def check_experiment(self, experiment: Experiment) -> None:
+        """Raise ValueError (or :func:`grokspec.specbase.field_error`) if this learner cannot
+        run under the rest of the experiment: the training settings, or the dataset's size
+        where it is known before building (e.g. the GP's memory estimate). Called at
+        validation, so a spec that cannot run is rejected before anything is built.
+        """
 
     def build(self, dataset: Dataset) -> nn.Module:  # pragma: no cover - abstract
         raise NotImplementedError
