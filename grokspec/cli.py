@@ -53,7 +53,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    print(json.dumps(json_schema(), indent=2))
+    if args.markdown:
+        from grokspec.docs import spec_reference
+
+        print(spec_reference(), end="")
+    else:
+        print(json.dumps(json_schema(), indent=2))
     return 0
 
 
@@ -123,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("schema", help="print the spec JSON Schema (for editors)")
+    p.add_argument("--markdown", action="store_true", help="the spec reference as markdown")
     p.set_defaults(func=cmd_schema)
     return parser
 

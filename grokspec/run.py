@@ -18,8 +18,10 @@ import yaml
 import grokspec
 from grokspec.metrics import names
 from grokspec.metrics.events import grok_events
+from grokspec.metrics.measures import build_measures
+from grokspec.metrics.summary import analyse, summary_metrics
 from grokspec.plots import curves_figure, to_png
-from grokspec.runner import Diverged, RunContext, load_runner, runner_name
+from grokspec.runner import Diverged, RunContext, Runner, load_runner, runner_name
 from grokspec.spec import Experiment, flatten
 from grokspec.tracking import Tracker, resolve_uri
 from grokspec.training import resolve_device
@@ -49,6 +51,7 @@ def summarize(experiment: Experiment, history: list[dict[str, float]]) -> dict[s
     return {
         "threshold": experiment.train.fit_threshold,
         **ev,
+        **analyse(history, experiment.train.fit_threshold, experiment.analysis),
         "final_step": steps[-1] if steps else 0,
         "final": {k: v for k, v in last.items() if k != "step"},
     }
@@ -82,13 +85,20 @@ def run_experiment(
     device: str = "auto",
     progress: bool = False,
     parent_run_id: str | None = None,
+    runner: Runner | None = None,
+    resume: bool = False,
 ) -> RunResult:
     """Train ``experiment`` and log it as one MLflow run. Raises on crash/Ctrl-C (after
-    marking the run FAILED/KILLED); returns a FAILED result on divergence."""
+    marking the run FAILED/KILLED); returns a FAILED result on divergence.
+
+    ``runner`` replaces the entry-point runner (the vectorized seed batch hands each seed's
+    run its share of one batched loop); ``resume`` lets the runner continue from the
+    experiment's last checkpoint (see :mod:`grokspec.checkpoint`)."""
     dataset = experiment.dataset.build(experiment.seed)
     experiment.learner.check_dataset(dataset)
-    runner = load_runner(runner_name(experiment))
+    runner = runner or load_runner(runner_name(experiment))
     dev = resolve_device(device)
+    measures, monitors = build_measures(experiment, dataset, dev)
 
     tracker = Tracker(
         resolve_uri(experiment.tracking.uri),
@@ -101,6 +111,8 @@ def run_experiment(
     tracker.set_tags({"grokspec.device": str(dev)})
     bar = _progress_bar(experiment) if progress else None
     ctx = RunContext(experiment, dataset, dev, log=lambda m, s: tracker.log_metrics(m, s))
+    ctx.resume = resume
+    ctx.measures, ctx.monitors = measures, monitors
     if bar is not None:
         ctx.progress = bar.update_to
     last_step = lambda: int(ctx.history[-1]["step"]) if ctx.history else 0  # noqa: E731
@@ -121,12 +133,9 @@ def run_experiment(
         if bar is not None:
             bar.close()
     summary = summarize(experiment, ctx.history)
-    summary_metrics = {
-        names.GROK_TRAIN_FIT_STEP: summary["train_fit_step"],
-        names.GROK_TEST_FIT_STEP: summary["test_fit_step"],
-        names.GROK_DELAY: summary["delay"],
-    }
-    tracker.log_metrics({k: v for k, v in summary_metrics.items() if v is not None})
+    tracker.log_metrics(summary_metrics(summary))
+    tracker.set_tags({names.PHASE_TAG: summary["phase"]})
+    tracker.log_json(summary["stages"], "grok/stages.json")
     _finish_artifacts(tracker, experiment, ctx.history, summary)
     tracker.end("FINISHED")
     return RunResult(tracker.run_id, "FINISHED", ctx.history, summary, artifacts=ctx.artifacts)

@@ -49,6 +49,13 @@ class RunContext:
     #: Progress measures run at each evaluation on the model (off the training hot path):
     #: each takes (step, model) and returns extra metrics to log under their own names.
     measures: list[Callable[[int, Any], dict[str, float]]] = field(default_factory=list)
+    #: History monitors run after each evaluation is recorded, on the whole metric history
+    #: (e.g. the early-warning signal): each returns extra metrics for the current step.
+    monitors: list[Callable[[list[dict[str, float]]], dict[str, float]]] = field(
+        default_factory=list
+    )
+    #: Continue from the experiment's last checkpoint, if any (``grokspec run --resume``).
+    resume: bool = False
     _held: int = 0
 
     def check_loss(self, step: int, loss: float) -> None:
@@ -68,6 +75,12 @@ class RunContext:
             for measure in self.measures:
                 metrics.update(measure(step, model))
         self.history.append({"step": step, **metrics})
+        if self.monitors:
+            metrics = dict(metrics)
+            for monitor in self.monitors:
+                extra = monitor(self.history)
+                metrics.update(extra)
+                self.history[-1].update(extra)
         self.log(metrics, step)
         self.progress(step, metrics)
         stop = self.experiment.train.stop

@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 
 from grokspec.datasets import DatasetSpec
 from grokspec.learners import LearnerSpec
+from grokspec.metrics.spec import AnalysisSpec, check_measures
 from grokspec.specbase import StrictModel
 
 
@@ -92,6 +93,14 @@ class TrackingSpec(StrictModel):
     )
     run_name: str | None = Field(default=None, description="Run name; default: the spec name.")
     tags: dict[str, str] = Field(default_factory=dict, description="Extra MLflow run tags.")
+    checkpoint_every: int | None = Field(
+        default=None,
+        ge=1,
+        description="Save a checkpoint at the first evaluation after every N steps, so "
+        "`grokspec run --resume` (or a re-run sweep with --resume) continues a killed run "
+        "to the same final metrics. Files go to ./grokspec_out/checkpoints/ (git-ignored) "
+        "and are deleted when the run finishes. Default: no checkpoints.",
+    )
 
 
 class Experiment(StrictModel):
@@ -104,6 +113,10 @@ class Experiment(StrictModel):
     learner: LearnerSpec
     train: TrainSpec = Field(default_factory=TrainSpec)
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
+    analysis: AnalysisSpec = Field(
+        default_factory=AnalysisSpec,
+        description="Grokking events, phase label and progress measures (grokspec.metrics).",
+    )
     runner: str | None = Field(
         default=None,
         description="Name of the runner (entry point in `grokspec.runners`); default: the "
@@ -120,6 +133,11 @@ class Experiment(StrictModel):
                 f"for {ds.task} (pick another learner or dataset kind)"
             )
         ln.check_experiment(self)  # learner-specific limits (e.g. the GP's memory estimate)
+        return self
+
+    @model_validator(mode="after")
+    def _measures_apply(self) -> Experiment:
+        check_measures(self.analysis, self.learner, self.dataset)
         return self
 
     def resolved(self) -> dict[str, Any]:
@@ -149,7 +167,19 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def json_schema() -> dict[str, Any]:
     """JSON Schema of a spec file, for editors (yaml-language-server) and the docs."""
+    from grokspec.sweepspec import SweepSpec  # the sweep block is validated by its own model
+
     schema = Experiment.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "grokspec experiment"
+    sweep = SweepSpec.model_json_schema(ref_template="#/$defs/{model}")
+    schema.setdefault("$defs", {}).update(sweep.pop("$defs", {}))
+    schema["$defs"]["SweepSpec"] = sweep
+    schema["properties"]["sweep"] = {"$ref": "#/$defs/SweepSpec"}
+    # With sweep.variants each variant may bring its own learner.
+    schema["required"] = [r for r in schema.get("required", []) if r != "learner"]
+    schema["anyOf"] = [
+        {"required": ["learner"]},
+        {"required": ["sweep"], "properties": {"sweep": {"required": ["variants"]}}},
+    ]
     return schema

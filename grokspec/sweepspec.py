@@ -13,7 +13,7 @@ import math
 import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from grokspec.specbase import StrictModel
 
@@ -49,7 +49,9 @@ class Values(StrictModel):
         if self.log_range is not None:
             lo, hi, n = self.log_range
             if lo <= 0 or hi <= 0 or n < 1:
-                raise ValueError(f"log_range needs lo > 0, hi > 0, n >= 1 (got {list(self.log_range)})")
+                raise ValueError(
+                    f"log_range needs lo > 0, hi > 0, n >= 1 (got {list(self.log_range)})"
+                )
         if self.linspace is not None and self.linspace[2] < 1:
             raise ValueError(f"linspace needs n >= 1 (got {list(self.linspace)})")
         if self.range is not None:
@@ -142,6 +144,30 @@ class SweepSpec(StrictModel):
         "it was measured 0.5-0.65x, i.e. slower); false: one run at a time.",
     )
     resources: Resources = Field(default_factory=Resources)
+
+    @field_validator("grid", "zip", mode="before")
+    @classmethod
+    def _parse_axes(cls, v: Any) -> Any:
+        """One clear message per bad axis (a plain union would report both alternatives)."""
+        if not isinstance(v, dict):
+            return v
+        out = {}
+        for key, axis in v.items():
+            if isinstance(axis, dict):
+                try:
+                    axis = Values.model_validate(axis)
+                except ValidationError as exc:
+                    err = exc.errors()[0]
+                    where = ".".join(str(p) for p in err["loc"])
+                    msg = err["msg"].removeprefix("Value error, ")
+                    raise ValueError(f"'{key}': {where + ': ' if where else ''}{msg}") from None
+            elif not isinstance(axis, list):
+                raise ValueError(
+                    f"'{key}': give a list of values, or {{log_range: [lo, hi, n]}}, "
+                    f"{{linspace: [lo, hi, n]}}, {{range: [start, stop, step]}} (got {axis!r})"
+                )
+            out[key] = axis
+        return out
 
     @field_validator("grid", "zip")
     @classmethod

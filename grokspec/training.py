@@ -11,6 +11,7 @@ from torch import nn
 
 from grokspec.datasets.base import Dataset
 from grokspec.metrics import names
+from grokspec.metrics.subsets import subset_metrics
 from grokspec.spec import OptimizerSpec, TrainSpec
 
 EVAL_CHUNK = 16384  # rows per forward pass at evaluation (bounds memory on big test sets)
@@ -103,8 +104,8 @@ def standard_metrics(
 ) -> dict[str, float]:
     """The uniform metric set for a torch model (see :mod:`grokspec.metrics.names`), plus
     the model's own ``extra_metrics()`` where it has them (e.g. the Bayesian net's KL)."""
-    tr_loss, tr_acc, _ = evaluate(model, tensors["x_train"], tensors["y_train"], dataset, train)
-    te_loss, te_acc, _ = evaluate(model, tensors["x_test"], tensors["y_test"], dataset, train)
+    tr_loss, tr_acc, tr_ok = evaluate(model, tensors["x_train"], tensors["y_train"], dataset, train)
+    te_loss, te_acc, te_ok = evaluate(model, tensors["x_test"], tensors["y_test"], dataset, train)
     metrics = {
         names.TRAIN_LOSS: tr_loss,
         names.TRAIN_ACC: tr_acc,
@@ -112,6 +113,10 @@ def standard_metrics(
         names.TEST_ACC: te_acc,
         names.WEIGHT_NORM: weight_norm(model),
     }
+    # Per-subclass test accuracy, accuracy on corrupted labels: from the correctness above.
+    metrics.update(
+        subset_metrics(dataset.meta_train, dataset.meta_test, dataset.y_test, tr_ok, te_ok)
+    )
     extra = getattr(model, "extra_metrics", None)
     if callable(extra):
         metrics.update(extra())

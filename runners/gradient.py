@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from grokspec.checkpoint import Checkpointer
 from grokspec.runner import RunContext
 from grokspec.training import batches, build_optimizer, loss_fn, standard_metrics
 
@@ -26,10 +27,13 @@ class GradientRunner:
         # KL (ELBO), the mixture of experts' load-balancing loss.
         penalty = getattr(model, "penalty", None)
 
-        ctx.on_eval(0, standard_metrics(model, data, exp.train, t), model)
-        for step, idx in zip(range(1, exp.train.steps + 1), batches(
+        ckpt = Checkpointer(ctx, model, opt, sched)  # tracking.checkpoint_every, --resume
+        start = ckpt.restore()
+        if start == 0:
+            ctx.on_eval(0, standard_metrics(model, data, exp.train, t), model)
+        for step, idx in zip(range(start + 1, exp.train.steps + 1), ckpt.skip(batches(
             data.n_train, exp.train.batch_size, gen, dev
-        )):
+        ), start), strict=False):
             xb, yb = (t["x_train"], t["y_train"]) if idx is None else (
                 t["x_train"][idx], t["y_train"][idx])
             loss = loss_fn(model(xb), yb, data, exp.train)
@@ -44,4 +48,6 @@ class GradientRunner:
             if step % exp.train.eval_every == 0 or step == exp.train.steps:
                 if ctx.on_eval(step, standard_metrics(model, data, exp.train, t), model):
                     break
+                ckpt.after_eval(step)
+        ckpt.finish()
         ctx.artifacts["model"] = model

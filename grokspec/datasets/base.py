@@ -21,6 +21,9 @@ from grokspec.datasets.transforms import SpuriousSpec, apply_transforms
 from grokspec.specbase import StrictModel, field_error
 
 Task = Literal["classification", "regression"]
+#: Pool metadata of a regression family with target noise: the noise-free target. The test
+#: set uses it (generalisation is judged against the true function, not the noise).
+CLEAN_TARGET = "clean_target"
 InputKind = Literal["tokens", "features"]
 
 
@@ -236,6 +239,14 @@ class RegressionSpecBase(DatasetSpecBase):
         "|prediction - target| <= acc_tolerance (absolute, in target units; targets of the "
         "built-in regression families have standard deviation about 1).",
     )
+
+    def build_split(self, seed: int) -> Dataset:
+        """The random split; test targets become noise-free where the pool has them."""
+        ds = super().build_split(seed)
+        clean = ds.meta_test.get(CLEAN_TARGET)
+        if clean is not None:
+            ds.y_test = clean
+        return ds
 
     def build(self, seed: int) -> Dataset:
         ds = super().build(seed)

@@ -73,12 +73,19 @@ class Block(nn.Module):
         self.q = nn.Linear(d, d, bias=False)
         self.kv = nn.Linear(d, 2 * d, bias=False)
         self.o = nn.Linear(d, d, bias=False)
-        self.mlp_in = nn.Linear(d, spec.d_mlp)
-        self.mlp_out = nn.Linear(spec.d_mlp, d)
-        self.act = nn.ReLU() if spec.activation == "relu" else nn.GELU()
+        self._build_mlp(spec)
         self.ln1 = nn.LayerNorm(d) if spec.layer_norm else nn.Identity()
         self.ln2 = nn.LayerNorm(d) if spec.layer_norm else nn.Identity()
         self.drop = nn.Dropout(spec.dropout)
+
+    def _build_mlp(self, spec: TransformerSpec) -> None:
+        """The position-wise MLP; the mixture of experts overrides this and :meth:`mlp`."""
+        self.mlp_in = nn.Linear(spec.d_model, spec.d_mlp)
+        self.mlp_out = nn.Linear(spec.d_mlp, spec.d_model)
+        self.act = nn.ReLU() if spec.activation == "relu" else nn.GELU()
+
+    def mlp(self, a: torch.Tensor) -> torch.Tensor:
+        return self.mlp_out(self.act(self.mlp_in(a)))
 
     def _split(self, t: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, H, T, D/H)
         b, n, d = t.shape
@@ -100,19 +107,26 @@ class Block(nn.Module):
             )
         att = att.transpose(1, 2).reshape(h.shape[0], h.shape[1], -1)
         h = h + self.drop(self.o(att))
-        return h + self.drop(self.mlp_out(self.act(self.mlp_in(self.ln2(h)))))
+        return h + self.drop(self.mlp(self.ln2(h)))
 
 
 class Transformer(nn.Module):
     """Token + learned position embeddings, ``layers`` blocks, an unembedding to classes."""
 
-    def __init__(self, spec: TransformerSpec, vocab: int, seq_len: int, n_classes: int) -> None:
+    def __init__(
+        self,
+        spec: TransformerSpec,
+        vocab: int,
+        seq_len: int,
+        n_classes: int,
+        block: type[Block] = Block,
+    ) -> None:
         super().__init__()
         self.eq_token = vocab  # the appended "=" token
         self.last_position_only = spec.last_position_only
         self.embed = nn.Embedding(vocab + 1, spec.d_model)
         self.pos = nn.Parameter(torch.randn(seq_len, spec.d_model) / math.sqrt(spec.d_model))
-        self.blocks = nn.ModuleList(Block(spec) for _ in range(spec.layers))
+        self.blocks = nn.ModuleList(block(spec) for _ in range(spec.layers))
         self.ln_f = nn.LayerNorm(spec.d_model) if spec.layer_norm else nn.Identity()
         self.unembed = nn.Linear(spec.d_model, n_classes, bias=False)
 

@@ -1,0 +1,212 @@
+"""Where the points of a sweep run: in this process, in a local process pool, or on Ray.
+
+Every executor runs the same unit of work, :func:`run_task` (one point, or the seeds of one
+point trained as one vectorized batch), and yields its outcomes as tasks complete. Workers
+log straight to the MLflow store the orchestrator (:mod:`grokspec.sweeprun`) prepared: the
+SQLite database and the MLflow experiment exist before any worker starts, because several
+processes creating a fresh SQLite store at once race on its schema migration and lock or
+corrupt it. Points on *other machines* cannot reach a local SQLite file: run an MLflow
+tracking server (``mlflow server --backend-store-uri sqlite:///mlflow.db --host 0.0.0.0``)
+and give every spec ``tracking.uri: http://HOST:5000``.
+
+A point that raises is reported as an outcome, never as an exception, so one failing point
+leaves the others running; a worker that dies takes only its own task with it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from grokspec.spec import Experiment
+
+
+@dataclass
+class Task:
+    """One unit of work: a point, or several seeds of one point when ``vectorize``."""
+
+    experiments: list[Experiment]
+    parent_run_id: str
+    device: str = "auto"
+    resume: bool = False
+    threads: int | None = None
+    vectorize: bool = False
+    cwd: str | None = None  # checkpoints are relative to the sweep's working folder
+
+
+@dataclass
+class Outcome:
+    """What became of one point. ``run_id`` is None when no MLflow run could be made."""
+
+    spec_hash: str
+    run_id: str | None
+    status: str  # FINISHED | FAILED | KILLED
+    reason: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _set_threads(threads: int | None) -> None:
+    """Per-worker torch threads, so N workers share the cores instead of each taking all."""
+    if not threads:
+        return
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set in this process: harmless
+        pass
+
+
+def run_task(task: Task) -> list[Outcome]:
+    """Run one task in this process; every exception becomes a FAILED outcome."""
+    _set_threads(task.threads)
+    if task.cwd and os.path.isdir(task.cwd):
+        os.chdir(task.cwd)
+    if task.vectorize and len(task.experiments) > 1:
+        from grokspec.vectorized import run_seed_batch
+
+        return run_seed_batch(task.experiments, task.device, task.parent_run_id)
+    return [run_one(exp, task) for exp in task.experiments]
+
+
+def run_one(exp: Experiment, task: Task, runner: Any = None) -> Outcome:
+    """One point as one MLflow run (``runner``: see :func:`grokspec.run.run_experiment`)."""
+    from grokspec.run import run_experiment
+
+    start = time.monotonic()
+    try:
+        result = run_experiment(
+            exp,
+            device=task.device,
+            parent_run_id=task.parent_run_id,
+            runner=runner,
+            resume=task.resume,
+        )
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a failing point must not stop the sweep
+        reason = f"{type(exc).__name__}: {exc}"
+        return Outcome(exp.spec_hash(), None, "FAILED", reason, seconds=time.monotonic() - start)
+    return Outcome(
+        exp.spec_hash(), result.run_id, result.status, result.reason, result.summary,
+        time.monotonic() - start,
+    )
+
+
+def failed(task: Task, reason: str) -> list[Outcome]:
+    return [Outcome(e.spec_hash(), None, "FAILED", reason) for e in task.experiments]
+
+
+class Executor(Protocol):
+    def run(self, tasks: list[Task]) -> Iterable[tuple[Task, list[Outcome]]]:
+        """Run the tasks; yield (task, outcomes) as each completes."""
+        ...
+
+
+class SerialExecutor:
+    """One point after another in this process (the default; Ctrl-C marks the run KILLED)."""
+
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads = threads
+
+    def run(self, tasks: list[Task]) -> Iterator[tuple[Task, list[Outcome]]]:
+        for task in tasks:
+            task.threads = task.threads or self.threads
+            yield task, run_task(task)
+
+
+class ProcessExecutor:
+    """A local pool of ``workers`` processes, each with ``cores // workers`` torch threads.
+
+    Processes are spawned (not forked): a fork after torch has started its OpenMP threads
+    can deadlock. With one GPU every worker shares it; with several, the orchestrator
+    spreads points over them round-robin.
+    """
+
+    def __init__(self, workers: int, threads: int | None = None) -> None:
+        self.workers = workers
+        self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
+
+    def run(self, tasks: list[Task]) -> Iterator[tuple[Task, list[Outcome]]]:
+        for task in tasks:
+            task.threads = task.threads or self.threads
+        ctx = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+        try:
+            futures = {pool.submit(run_task, t): t for t in tasks}
+            for fut in as_completed(futures):
+                task = futures[fut]
+                try:
+                    yield task, fut.result()
+                except Exception as exc:  # noqa: BLE001 - the worker died (OOM, signal)
+                    yield task, failed(task, f"worker process died: {type(exc).__name__}: {exc}")
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+class RayExecutor:
+    """Ray tasks, one per point, with the sweep's ``resources`` (fractional GPUs allowed).
+
+    ``address=None`` starts a local Ray instance (and stops it afterwards); ``auto`` or
+    ``ray://host:10001`` joins a cluster, whose nodes must have grokspec installed and reach
+    the tracking URI (a tracking server, not a SQLite file).
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        cpus: float = 1.0,
+        gpus: float = 0.0,
+        init_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self.address, self.cpus, self.gpus = address, cpus, gpus
+        self.init_kwargs = init_kwargs or {}
+
+    def run(self, tasks: list[Task]) -> Iterator[tuple[Task, list[Outcome]]]:
+        try:
+            import ray
+        except ImportError:
+            raise RuntimeError(
+                "the ray executor needs Ray: pip install 'grokspec[ray]'"
+            ) from None
+        started = not ray.is_initialized()
+        if started:
+            kwargs = {"include_dashboard": False, "log_to_driver": False, **self.init_kwargs}
+            ray.init(address=self.address, **kwargs)
+        remote = ray.remote(run_task).options(num_cpus=self.cpus, num_gpus=self.gpus)
+        for task in tasks:
+            task.threads = task.threads or max(1, int(self.cpus))
+        refs = {remote.remote(t): t for t in tasks}
+        pending = list(refs)
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                task = refs[done[0]]
+                try:
+                    yield task, ray.get(done[0])
+                except ray.exceptions.RayError as exc:
+                    yield task, failed(task, f"ray task failed: {type(exc).__name__}: {exc}")
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            if started:
+                ray.shutdown()
+
+
+def make_executor(
+    kind: str, workers: int = 1, address: str | None = None, cpus: float = 1.0, gpus: float = 0.0
+) -> Executor:
+    """The executor the CLI asks for: serial | process | ray (``--workers N`` > 1 -> process)."""
+    if kind == "ray":
+        return RayExecutor(address, cpus, gpus)
+    if kind == "process" or (kind == "auto" and workers > 1):
+        return ProcessExecutor(max(1, workers))
+    return SerialExecutor()

@@ -1,0 +1,138 @@
+"""Fourier progress measures for modular arithmetic (Nanda et al. 2023, "Progress measures
+for grokking via mechanistic interpretability").
+
+A network that groks ``x + y mod p`` represents each operand by a few frequencies
+``w_k = 2 pi k / p`` and computes ``cos(w_k (x + y - z))`` for each answer ``z``. Three
+numbers track that circuit forming before the test accuracy shows it:
+
+- **Fourier sparsity**: the operand embedding, expressed in the discrete Fourier basis over
+  the token axis, concentrates its norm in a few *key frequencies*.
+  ``fourier_sparsity`` = (squared norm in the top-k frequencies) / (squared norm in all
+  non-constant frequencies). The constant component (frequency 0: the same vector added to
+  every token) is left out, since it carries nothing about the operand. A random embedding
+  scores about ``k / (p // 2)``; an exact k-frequency embedding scores 1.
+- **Restricted loss**: the logits over the full ``p x p`` input grid, projected (per output
+  class) onto the span of ``cos(w_k (x + y))`` and ``sin(w_k (x + y))`` for the key
+  frequencies, plus each logit's mean over the grid (softmax needs that baseline). The loss
+  of these restricted logits on *all* pairs falls as the generalising circuit forms.
+- **Excluded loss**: the same directions *removed* from the logits, loss on the *training*
+  pairs only. It rises as the training set comes to be fitted by the Fourier circuit instead
+  of memorisation.
+
+For ``x - y`` the directions are ``cos/sin(w_k (x - y))``. The functions here are pure (tensors
+in, numbers out); :mod:`grokspec.metrics.measures` finds the embedding inside a model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+
+def n_frequencies(p: int) -> int:
+    """Non-constant frequencies of the real Fourier basis over Z_p: 1 .. p // 2."""
+    return p // 2
+
+
+def fourier_basis(p: int, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, list[int]]:
+    """Orthonormal real Fourier basis over ``Z_p`` as rows (p, p), and each row's frequency.
+
+    Rows: the constant, then ``cos(w_k x)``, ``sin(w_k x)`` for k = 1 .. (p-1)//2, and for even
+    p the Nyquist row ``cos(pi x)`` (its sine is identically zero).
+    """
+    x = torch.arange(p, dtype=dtype)
+    rows = [torch.full((p,), 1.0 / math.sqrt(p), dtype=dtype)]
+    freqs = [0]
+    for k in range(1, (p - 1) // 2 + 1):
+        w = 2 * math.pi * k / p
+        rows += [torch.cos(w * x) * math.sqrt(2 / p), torch.sin(w * x) * math.sqrt(2 / p)]
+        freqs += [k, k]
+    if p % 2 == 0:
+        rows.append(torch.cos(math.pi * x) / math.sqrt(p))
+        freqs.append(p // 2)
+    return torch.stack(rows), freqs
+
+
+def frequency_norms(embedding: torch.Tensor) -> torch.Tensor:
+    """Squared norm of a (p, d) token embedding per frequency 0 .. p // 2 (sums to its norm^2)."""
+    p = embedding.shape[0]
+    basis, freqs = fourier_basis(p)
+    coeff = basis @ embedding.detach().to(torch.float64)  # (p, d) in the Fourier basis
+    per_row = (coeff**2).sum(dim=1)
+    out = torch.zeros(n_frequencies(p) + 1, dtype=torch.float64)
+    out.index_add_(0, torch.tensor(freqs), per_row)
+    return out
+
+
+def fourier_sparsity(
+    embeddings: Sequence[torch.Tensor], top_k: int
+) -> tuple[float, list[int]]:
+    """Fraction of the non-constant squared norm in the ``top_k`` strongest frequencies.
+
+    ``embeddings`` are (p, d) matrices, one per operand (a transformer shares one; a one-hot
+    MLP has one per operand: its first layer's weight columns). Their per-frequency norms are
+    summed, so the key frequencies are those of the whole input layer. Returns the sparsity
+    and the key frequencies (strongest first).
+    """
+    norms = sum(frequency_norms(e) for e in embeddings)
+    assert isinstance(norms, torch.Tensor)
+    nonconst = norms[1:]
+    total = float(nonconst.sum())
+    k = min(top_k, nonconst.numel())
+    top = torch.topk(nonconst, k)
+    keys = [int(i) + 1 for i in top.indices]
+    if total <= 0.0:
+        return 0.0, keys
+    return float(top.values.sum()) / total, keys
+
+
+def sum_directions(p: int, freqs: Sequence[int], sign: int = 1) -> torch.Tensor:
+    """Orthonormal rows ``cos/sin(w_k (x + sign*y))`` over the grid (index ``x * p + y``).
+
+    Each has squared norm p^2 / 2 before normalisation; distinct frequencies in 1 .. p//2 are
+    orthogonal to each other and to the constant. The sine of the Nyquist frequency is zero
+    and is dropped.
+    """
+    x = torch.arange(p, dtype=torch.float64).repeat_interleave(p)
+    y = torch.arange(p, dtype=torch.float64).repeat(p)
+    rows = []
+    for k in sorted(set(freqs)):
+        if not 1 <= k <= p // 2:
+            raise ValueError(f"frequency {k} is outside 1..{p // 2}")
+        arg = 2 * math.pi * k / p * (x + sign * y)
+        for r in (torch.cos(arg), torch.sin(arg)):
+            norm = float(r.norm())
+            if norm > 1e-9 * p:
+                rows.append(r / norm)
+    return torch.stack(rows) if rows else torch.zeros(0, p * p, dtype=torch.float64)
+
+
+def restricted_and_excluded(
+    grid_logits: torch.Tensor,
+    labels: torch.Tensor,
+    train_index: torch.Tensor,
+    freqs: Sequence[int],
+    sign: int = 1,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+) -> tuple[float, float]:
+    """Restricted loss (on every grid pair) and excluded loss (on ``train_index`` pairs).
+
+    ``grid_logits`` is (p*p, C), row ``x * p + y``; ``labels`` (p*p,) the answers;
+    ``train_index`` the grid rows of the training pairs.
+    """
+    n = grid_logits.shape[0]
+    p = math.isqrt(n)
+    if p * p != n:
+        raise ValueError(f"grid_logits must have p*p rows, got {n}")
+    logits = grid_logits.detach().to(torch.float64)
+    dirs = sum_directions(p, freqs, sign)
+    mean = logits.mean(dim=0, keepdim=True)
+    along = dirs.T @ (dirs @ (logits - mean))  # the key-frequency part of every logit
+    restricted = mean + along
+    excluded = logits - along
+    r = float(loss(restricted, labels))
+    e = float(loss(excluded[train_index], labels[train_index]))
+    return r, e

@@ -1,0 +1,70 @@
+"""Everything read off a finished run's metric history: events, phase, stages, warning lead.
+
+One function, :func:`analyse`, so that ``grokspec run`` (at the end of a run) and
+``grokspec compare`` (reading a run back) compute the same numbers the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from grokspec.metrics import names
+from grokspec.metrics.events import events_at_thresholds, grok_events
+from grokspec.metrics.phases import phase_label
+from grokspec.metrics.stages import detect_stages
+from grokspec.metrics.warning import first_warning_step
+
+
+def analyse(
+    history: Sequence[Mapping[str, float]],
+    threshold: float,
+    analysis: Any,
+) -> dict[str, Any]:
+    """Grok events (main and extra thresholds), phase, stages and early-warning lead.
+
+    ``analysis`` is the spec's :class:`grokspec.metrics.spec.AnalysisSpec`.
+    """
+    evals = [h for h in history if names.TRAIN_ACC in h and names.TEST_ACC in h]
+    steps = [int(h["step"]) for h in evals]
+    train = [h[names.TRAIN_ACC] for h in evals]
+    test = [h[names.TEST_ACC] for h in evals]
+    ev = grok_events(steps, train, test, threshold)
+    at = events_at_thresholds(steps, train, test, analysis.extra_thresholds)
+    ph = analysis.phase
+    phase = phase_label(
+        ev["train_fit_step"], ev["test_fit_step"], ph.grokking_min_ratio, ph.grokking_min_delay
+    )
+    st = analysis.stages
+    stages = detect_stages(steps, test, st.min_jump, st.window, st.smooth)
+    warned = [h for h in history if names.WARNING_SCORE in h]
+    warning_step = first_warning_step(
+        [int(h["step"]) for h in warned], [h[names.WARNING_SCORE] for h in warned]
+    )
+    fit = ev["test_fit_step"]
+    lead = fit - warning_step if fit is not None and warning_step is not None else None
+    return {
+        **ev,
+        "phase": phase,
+        "at": {f"{t:g}": e for t, e in at.items()},
+        "stages": stages,
+        "warning_step": warning_step,
+        "warning_lead": lead,
+    }
+
+
+def summary_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
+    """The ``grok/*`` summary metrics of an :func:`analyse` result (events that happened)."""
+    out: dict[str, Any] = {
+        names.GROK_TRAIN_FIT_STEP: summary.get("train_fit_step"),
+        names.GROK_TEST_FIT_STEP: summary.get("test_fit_step"),
+        names.GROK_DELAY: summary.get("delay"),
+        names.GROK_DELAY_RATIO: summary.get("delay_ratio"),
+        names.GROK_STAGES: len(summary.get("stages", [])),
+        names.GROK_WARNING_STEP: summary.get("warning_step"),
+        names.GROK_WARNING_LEAD: summary.get("warning_lead"),
+    }
+    for t, ev in summary.get("at", {}).items():
+        for key, value in ev.items():
+            out[names.grok_at(float(t), key)] = value
+    return {k: float(v) for k, v in out.items() if v is not None}
