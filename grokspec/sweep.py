@@ -40,7 +40,6 @@ TAG_SWEEP_HASH = "grokspec.sweep_hash"
 TAG_POINT = "grokspec.sweep.point"
 TAG_VARIANT = "grokspec.sweep.variant"
 TAG_AXES = "grokspec.sweep.axes"
-TAG_PARENT = "grokspec.sweep.parent"
 
 
 @dataclass(frozen=True)

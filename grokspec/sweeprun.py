@@ -22,8 +22,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -38,10 +36,11 @@ from grokspec.executors import Executor, Outcome, SerialExecutor, Task
 from grokspec.metrics import names
 from grokspec.plots import overlay_figure, to_png
 from grokspec.run import run_tags
-from grokspec.sweep import TAG_PARENT, TAG_SWEEP_HASH, Point, Sweep
+from grokspec.sweep import TAG_SWEEP_HASH, Point, Sweep
 from grokspec.tracking import Tracker, get_or_create_experiment, resolve_uri
 
 TAG_ROLE = "grokspec.sweep.role"
+PHASE_TAG = getattr(names, "PHASE_TAG", "grok.phase")  # set on each run by grokspec.run
 
 
 @dataclass
@@ -84,7 +83,7 @@ def run_sweep(
     by_hash = {p.experiment.spec_hash(): p for p in sweep.points}
     done = 0
     try:
-        for task, outcomes in executor.run(tasks):
+        for _task, outcomes in executor.run(tasks):
             for out in outcomes:
                 point = by_hash[out.spec_hash]
                 if out.run_id is None:  # the run never got made, or its worker died
@@ -149,13 +148,11 @@ def plan_tasks(
                           "`vectorize: auto` would run these seeds one after another")
         if why is not None and len(group) > 1:
             notes.add(f"vectorize: not batching seeds: {why}")
-        dev = device if not n_gpus else f"cuda:{len(tasks) % n_gpus}"
-        if why is None:
-            tasks.append(Task([pinned(p) for p in group], parent_id, dev, resume, vectorize=True,
-                              cwd=cwd))
-        else:
-            tasks += [Task([pinned(p)], parent_id, dev if not n_gpus else f"cuda:{(len(tasks) + i) % n_gpus}",
-                           resume, cwd=cwd) for i, p in enumerate(group)]
+        units = [group] if why is None else [[p] for p in group]
+        for unit in units:  # several GPUs: spread the tasks over them round-robin
+            dev = f"cuda:{len(tasks) % n_gpus}" if n_gpus > 1 else device
+            tasks.append(Task([pinned(p) for p in unit], parent_id, dev, resume,
+                              vectorize=len(unit) > 1, cwd=cwd))
     for note in sorted(notes):
         echo(note)
     return tasks
@@ -242,7 +239,12 @@ def _finished_children(client: MlflowClient, exp_id: str, parent_id: str) -> dic
 
 
 def _mark_failed(
-    client: MlflowClient, exp_id: str, point: Point, parent_id: str, since: int, reason: str | None
+    client: MlflowClient,
+    exp_id: str,
+    point: Point,
+    parent_id: str,
+    since: int,
+    reason: str | None,
 ) -> str:
     """Make sure a point that failed has a FAILED child run carrying the reason."""
     h = point.experiment.spec_hash()
@@ -261,7 +263,7 @@ def _mark_failed(
     exp = point.experiment
     tracker = Tracker(
         resolve_uri(exp.tracking.uri), exp.tracking.experiment, exp.tracking.run_name or exp.name,
-        tags={**run_tags(exp), TAG_PARENT: parent_id}, parent_run_id=parent_id,
+        tags=run_tags(exp), parent_run_id=parent_id,
     )
     tracker.end("FAILED", reason)
     return tracker.run_id
@@ -275,7 +277,8 @@ def _progress_line(done: int, total: int, point: Point, out: Outcome) -> str:
                  f"{s.get('phase', '')}")
     else:
         extra = (out.reason or "").splitlines()[0][:120] if out.reason else ""
-    return f"[{done}/{total}] {out.status:<8} #{point.index} {point.label}: {extra} ({out.seconds:.1f}s)"
+    head = f"[{done}/{total}] {out.status:<8} #{point.index} {point.label}"
+    return f"{head}: {extra} ({out.seconds:.1f}s)"
 
 
 # ----------------------------------------------------------------------------- report
@@ -306,11 +309,11 @@ def _report(client: MlflowClient, exp_id: str, parent_id: str, sweep: Sweep) -> 
             "test_fit_step": _int(m.get(names.GROK_TEST_FIT_STEP)),
             "delay": _int(m.get(names.GROK_DELAY)),
             "final_test_acc": m.get(names.TEST_ACC),
-            "phase": run.data.tags.get(getattr(names, "PHASE_TAG", "grok.phase"), "") if run else "",
+            "phase": run.data.tags.get(PHASE_TAG, "") if run else "",
             "run_id": run.info.run_id if run else "",
         }
         rows.append(row)
-    cols = [c for c in COLUMNS if c not in ("status",)][:3] + axes + COLUMNS[3:]
+    cols = ["point", "variant", "seed", *axes, *COLUMNS[3:]]
     files = {"results.csv": _csv(rows, cols).encode(), "results.md": _markdown(rows, cols).encode()}
     if sweep.spec.variants:
         files["comparison.png"] = _comparison_png(client, sweep, latest)
@@ -368,9 +371,3 @@ def markdown_table(rows: list[dict], sweep: Sweep, with_run_id: bool = False) ->
             "train_fit_step", "test_fit_step", "delay", "final_test_acc", "phase"]
     return _markdown(rows, cols + (["run_id"] if with_run_id else []))
 
-
-def stderr(msg: str) -> None:
-    print(msg, file=sys.stderr)
-
-
-__all__ = ["SweepResult", "markdown_table", "plan_tasks", "run_sweep", "os"]
