@@ -1,4 +1,4 @@
-"""Command line: ``grokspec validate | run | schema``.
+"""Command line: ``grokspec validate | run | sweep | phase-diagram | schema``.
 
 Exit status: 0 ok, 1 the run failed (diverged or crashed), 2 invalid spec or usage,
 130 interrupted. Spec errors print one ``FILE:LINE:COL: field: message`` line each and
@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from grokspec import sweep_cli
 from grokspec.loading import SpecError, load_spec
 from grokspec.spec import Experiment, flatten, json_schema
 
@@ -41,10 +42,12 @@ def _load_all(paths: Sequence[str], overrides: Sequence[str]) -> list[Experiment
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    experiments = _load_all(args.specs, args.overrides)
-    if experiments is None:
+    sweeps, plain = sweep_cli.split_sweeps(args.specs, args.overrides)
+    sweep_rc = sweep_cli.validate_sweeps(sweeps, args.overrides)  # every point of each sweep
+    experiments = _load_all(plain, args.overrides)
+    if experiments is None or sweep_rc:
         return 2
-    for path, exp in zip(args.specs, experiments, strict=True):
+    for path, exp in zip(plain, experiments, strict=True):
         print(f"{path}: ok ({exp.dataset.kind} x {exp.learner.kind}, hash {exp.spec_hash()})")
         if args.resolved:
             for k, v in flatten(exp.resolved()).items():
@@ -66,13 +69,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     from grokspec.run import run_experiment
     from grokspec.tracking import resolve_uri
 
-    experiments = _load_all(args.specs, args.overrides)
+    sweeps, plain = sweep_cli.split_sweeps(args.specs, args.overrides)
+    experiments = _load_all(plain, args.overrides)
     if experiments is None:
         return 2
-    status = 0
+    status = sweep_cli.run_sweeps(sweeps, args) if sweeps else 0  # a sweep: block runs the sweep
+    if status in (2, 130):
+        return status
     for exp in experiments:
         try:
-            result = run_experiment(exp, device=args.device, progress=not args.no_progress)
+            result = run_experiment(
+                exp, device=args.device, progress=not args.no_progress, resume=args.resume
+            )
         except KeyboardInterrupt:
             print("\ninterrupted: the MLflow run is marked KILLED", file=sys.stderr)
             return 130
@@ -125,7 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_spec_args(p)
     p.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda, cuda:1")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep_cli.add_execution_args(p)
     p.set_defaults(func=cmd_run)
+    sweep_cli.add_parsers(sub, _add_spec_args)  # sweep, phase-diagram
 
     p = sub.add_parser("schema", help="print the spec JSON Schema (for editors)")
     p.add_argument("--markdown", action="store_true", help="the spec reference as markdown")

@@ -48,21 +48,26 @@ def _digits() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(pixels) / 16.0, torch.from_numpy(labels)
 
 
+def _sq_dist(x: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+    """Squared distances (rows x centers); plain matmul, much cheaper than cdist at this size."""
+    return (x * x).sum(1, keepdim=True) - 2 * x @ centers.T + (centers * centers).sum(1)
+
+
 def kmeans(x: torch.Tensor, k: int, g: torch.Generator, iters: int = 25) -> torch.Tensor:
     """Cluster ids of the rows of ``x``: Lloyd's algorithm from a k-means++ start (seeded)."""
     k = min(k, x.shape[0])
     centers = x[torch.randint(0, x.shape[0], (1,), generator=g)]
     for _ in range(1, k):
-        d2 = torch.cdist(x, centers).min(1).values ** 2
+        d2 = _sq_dist(x, centers).min(1).values.clamp(min=0)
         probs = d2 / d2.sum() if float(d2.sum()) > 0 else torch.ones_like(d2) / len(d2)
         centers = torch.cat([centers, x[torch.multinomial(probs, 1, generator=g)]])
-    ids = torch.cdist(x, centers).argmin(1)
+    ids = _sq_dist(x, centers).argmin(1)
     for _ in range(iters):
         for j in range(k):
             members = x[ids == j]
             if members.shape[0]:
                 centers[j] = members.mean(0)
-        new = torch.cdist(x, centers).argmin(1)
+        new = _sq_dist(x, centers).argmin(1)
         if torch.equal(new, ids):
             break
         ids = new

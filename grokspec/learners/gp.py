@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from grokspec.spec import Experiment
 
 MAX_LENGTHSCALE_DIMS = 64  # beyond this, log a summary instead of one metric per dimension
-EVAL_ROWS = 16384  # rows per prediction in grokspec.training.evaluate (its EVAL_CHUNK)
+PREDICT_ROWS = 1024  # rows per posterior prediction: bounds the cross-covariance's memory
 
 
 class GPSpec(LearnerSpecBase):
@@ -118,9 +118,11 @@ class GPSpec(LearnerSpecBase):
         default=4.0,
         gt=0.0,
         description="A spec whose estimated peak kernel memory exceeds this is rejected at "
-        "validation. Estimate, in bytes of `dtype`: regression 3 n^2 + 16384 n (kernel, its "
-        "Cholesky, its gradient, one prediction chunk); classification L * 3 (m + b)^2 "
-        "(L latent functions, m inducing points, b rows per step or per prediction chunk).",
+        "validation (or, where the dataset's size is only known once built, before training). "
+        "Estimate, in bytes of `dtype`: regression 3 n^2 + 1024 n (n training examples: the "
+        "kernel matrix, its Cholesky factor and gradient, one 1024-row prediction chunk); "
+        "classification 3 L (m^2 + m b) (L latent functions, m inducing points, b = the larger "
+        "of the rows per step and the 1024-row prediction chunk).",
     )
 
     @model_validator(mode="after")
@@ -139,12 +141,11 @@ class GPSpec(LearnerSpecBase):
         """Estimated peak kernel memory (see ``memory_budget_gb``)."""
         item = 8 if self.dtype == "float64" else 4
         if task == "regression":
-            return item * (3 * n_train * n_train + EVAL_ROWS * n_train)
+            return item * (3 * n_train * n_train + PREDICT_ROWS * n_train)
         latents = 1 if (n_classes or 2) <= 2 else int(n_classes or 2)
         m = min(self.inducing_points, n_train)
         rows = n_train if batch == "full" else min(int(batch), n_train)
-        b = max(rows, min(EVAL_ROWS, n_train))
-        return item * latents * 3 * (m + b) ** 2
+        return item * latents * 3 * (m * m + m * max(rows, PREDICT_ROWS))
 
     def _check_memory(
         self, task: str, n_train: int, n_classes: int | None, batch: int | str
@@ -252,6 +253,17 @@ class GaussianProcess(nn.Module):
     def objective(self, idx: torch.Tensor | None = None) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
+    def _predict(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The posterior predictive at raw inputs ``x``, in chunks of PREDICT_ROWS rows."""
+        xe = encode(x, self.vocab, self.dtype_)
+        with self.settings():
+            self.gp.eval()
+            return torch.cat([self._predict(xe[i : i + PREDICT_ROWS])
+                              for i in range(0, xe.shape[0], PREDICT_ROWS)])
+
     def lengthscales(self) -> torch.Tensor:
         return self.kernel.base_kernel.lengthscale.detach().reshape(-1)
 
@@ -308,13 +320,12 @@ class ExactRegressionGP(GaussianProcess):
             self.gp.train()
             return -self.mll(self.gp(self.x_train), self.y_train)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Posterior predictive mean at ``x``."""
-        with self.settings(), gpytorch.settings.skip_posterior_variances():
-            self.gp.eval()
-            with warnings.catch_warnings():  # predicting at the training inputs is intended
-                warnings.simplefilter("ignore", gpytorch.utils.warnings.GPInputWarning)
-                return self.gp(encode(x, self.vocab, self.dtype_)).mean
+    def _predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Posterior predictive mean at encoded inputs ``x``."""
+        with gpytorch.settings.skip_posterior_variances(), warnings.catch_warnings():
+            # Predicting at the training inputs is intended (train/acc, train/loss).
+            warnings.simplefilter("ignore", gpytorch.utils.warnings.GPInputWarning)
+            return self.gp(x).mean
 
     @torch.no_grad()
     def weight_norm(self) -> float:
@@ -394,20 +405,20 @@ class VariationalClassifierGP(GaussianProcess):
             self.gp.train()  # drops the cached Cholesky of K_zz: the kernel is about to change
             return -self.elbo(self.gp(x), self._targets(y))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Log posterior-predictive class probabilities at ``x``, shape (N, classes)."""
-        with self.settings():
-            self.gp.eval()
-            f = self.gp(encode(x, self.vocab, self.dtype_))
-            mean, var = f.mean, f.variance
+    def _predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Log posterior-predictive class probabilities at encoded ``x``, shape (N, classes):
+        exact probit marginal for two classes, else the mean softmax over latent samples."""
+        f = self.gp(x)
+        mean, std = f.mean, f.variance.sqrt()
         if self.binary:
-            p1 = torch.special.ndtr(mean / torch.sqrt(1 + var)).clamp(1e-12, 1 - 1e-12)
+            p1 = torch.special.ndtr(mean / torch.sqrt(1 + std * std)).clamp(1e-12, 1 - 1e-12)
             return torch.stack([torch.log1p(-p1), torch.log(p1)], dim=-1)
         g = torch.Generator(device=mean.device).manual_seed(self.eval_seed)
-        shape = (self.samples, *mean.shape)
-        eps = torch.randn(shape, generator=g, device=mean.device, dtype=mean.dtype)
-        logp = F.log_softmax(mean + var.sqrt() * eps, dim=-1)
-        return torch.logsumexp(logp, dim=0) - math.log(self.samples)
+        probs = torch.zeros_like(mean)
+        for _ in range(self.samples):  # one sample at a time: memory N x classes
+            eps = torch.randn(mean.shape, generator=g, device=mean.device, dtype=mean.dtype)
+            probs += F.softmax(mean + std * eps, dim=-1)
+        return torch.log((probs / self.samples).clamp_min(1e-300))
 
     @torch.no_grad()
     def weight_norm(self) -> float:

@@ -1,0 +1,158 @@
+"""``grokspec sweep`` and ``grokspec phase-diagram``, and the sweep side of ``run``/``validate``.
+
+Kept out of :mod:`grokspec.cli` so the shared command module only dispatches: a spec file
+with a ``sweep:`` block is handed here by ``run`` and ``validate`` as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from grokspec.loading import SpecError
+
+
+def add_execution_args(p: argparse.ArgumentParser) -> None:
+    """Options of ``run`` and ``sweep`` that say where and how points execute."""
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="run N sweep points in parallel processes (torch threads per worker "
+                   "= cores / N)")
+    p.add_argument("--executor", choices=["auto", "serial", "process", "ray"], default="auto",
+                   help="serial | process (local pool) | ray (more than one machine); "
+                   "auto: process when --workers > 1, else serial")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster address (auto, ray://host:10001); default: start a local "
+                   "Ray instance. Several machines must log to an `mlflow server` "
+                   "(tracking.uri: http://host:5000), not a SQLite file")
+    p.add_argument("--resume", action="store_true",
+                   help="continue killed runs from their last checkpoint "
+                   "(tracking.checkpoint_every); sweeps always skip finished points")
+    p.add_argument("--fresh", action="store_true",
+                   help="sweeps: new parent run, run every point even if it finished before")
+
+
+def add_parsers(sub: argparse._SubParsersAction, add_spec_args: Callable) -> None:
+    p = sub.add_parser("sweep", help="run every point of a spec's sweep: block")
+    add_spec_args(p)
+    p.add_argument("--dry-run", action="store_true", help="list the points; run nothing")
+    p.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda")
+    add_execution_args(p)
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("phase-diagram", help="draw a sweep's phase diagram (Liu et al.)")
+    p.add_argument("--experiment", required=True, help="MLflow experiment of the sweep")
+    p.add_argument("--x", required=True, help="dotted param on the x axis, e.g. "
+                   "train.optimizer.weight_decay")
+    p.add_argument("--y", required=True, help="dotted param on the y axis, e.g. "
+                   "dataset.train_fraction")
+    p.add_argument("--metric", default="phase",
+                   help="phase (majority label over seeds), or a summary metric shaded by "
+                   "its median: grok/test_fit_step, grok/delay, test/acc, ...")
+    p.add_argument("--parent", default=None, help="parent run id (default: the latest sweep "
+                   "in the experiment whose children have both params)")
+    p.add_argument("--uri", default=None, help="tracking URI (default: $MLFLOW_TRACKING_URI, "
+                   "else ./mlflow.db)")
+    p.add_argument("--out", default=None, help="PNG path (default: grokspec_out/"
+                   "phase_diagram_<experiment>_<metric>.png)")
+    p.set_defaults(func=cmd_phase_diagram)
+
+
+def split_sweeps(paths: Sequence[str], overrides: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(files with a sweep: block, the others). Unreadable files count as plain specs, whose
+    loader then reports the problem."""
+    from grokspec.sweep import has_sweep
+
+    sweeps, plain = [], []
+    for path in paths:
+        try:
+            (sweeps if has_sweep(path, list(overrides)) else plain).append(path)
+        except SpecError:
+            plain.append(path)
+    return sweeps, plain
+
+
+def _load(path: str, overrides: Sequence[str]):  # noqa: ANN202 - Sweep | None
+    from grokspec.sweep import load_sweep
+
+    try:
+        return load_sweep(path, list(overrides))
+    except SpecError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return None
+
+
+def validate_sweeps(paths: Sequence[str], overrides: Sequence[str]) -> int:
+    """Validate every point of every sweep file; 0 if all are valid, else 2."""
+    rc = 0
+    for path in paths:
+        sweep = _load(path, overrides)
+        if sweep is None:
+            rc = 2
+            continue
+        print(f"{path}: ok, sweep of {len(sweep.points)} valid points "
+              f"(axes: {', '.join(sweep.axes) or 'none'}, hash {sweep.sweep_hash()})")
+    return rc
+
+
+def run_sweeps(paths: Sequence[str], args: argparse.Namespace) -> int:
+    """Run (or with --dry-run list) each sweep file; exit status as for ``grokspec run``."""
+    from grokspec.executors import make_executor
+    from grokspec.sweeprun import markdown_table, run_sweep
+    from grokspec.tracking import resolve_uri
+
+    sweeps = [_load(p, args.overrides) for p in paths]
+    if any(s is None for s in sweeps):
+        return 2
+    rc = 0
+    for sweep in sweeps:
+        assert sweep is not None
+        if getattr(args, "dry_run", False):
+            print(sweep.describe())
+            continue
+        res = sweep.spec.resources
+        executor = make_executor(args.executor, args.workers, args.address, res.cpus, res.gpus)
+        uri = resolve_uri(sweep.experiment.tracking.uri)
+        if args.executor == "ray" and args.address and uri.startswith("sqlite"):
+            print("warning: other machines cannot write to a local SQLite store; run "
+                  "`mlflow server` and set tracking.uri: http://HOST:5000", file=sys.stderr)
+        print(f"sweep '{sweep.name}': {len(sweep.points)} points", file=sys.stderr)
+        try:
+            result = run_sweep(sweep, executor, device=args.device, resume=args.resume,
+                               fresh=args.fresh, echo=lambda m: print(m, file=sys.stderr))
+        except KeyboardInterrupt:
+            print("\ninterrupted: the sweep's parent run is marked KILLED; run the same "
+                  "command again to finish the remaining points", file=sys.stderr)
+            return 130
+        print(markdown_table(result.table, sweep))
+        print(f"MLflow parent run {result.parent_run_id} in experiment "
+              f"'{sweep.experiment.tracking.experiment}' ({result.status})")
+        print(f"open the UI: mlflow ui --backend-store-uri {uri}")
+        if result.status != "FINISHED":
+            rc = 1
+    return rc
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    sweeps, plain = split_sweeps(args.specs, args.overrides)
+    for path in plain:
+        print(f"{path}: has no sweep: block (use `grokspec run` for one experiment)",
+              file=sys.stderr)
+    if plain:
+        return 2
+    return run_sweeps(sweeps, args)
+
+
+def cmd_phase_diagram(args: argparse.Namespace) -> int:
+    from grokspec.phase_diagram import phase_diagram
+
+    try:
+        out = phase_diagram(args.experiment, args.x, args.y, metric=args.metric,
+                            parent_run_id=args.parent, uri=args.uri, out=args.out)
+    except LookupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(out.table)
+    print(f"wrote {out.path} (also logged to parent run {out.parent_run_id})")
+    return 0

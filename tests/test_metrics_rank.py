@@ -1,0 +1,65 @@
+"""Feature rank (Fan et al. 2024) on matrices and layers of known rank."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from grokspec.metrics import names
+from grokspec.metrics.measures import FeatureRank, preactivation_layers
+from grokspec.metrics.rank import numerical_rank
+from tests.helpers import experiment
+
+
+def low_rank(n: int, d: int, r: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, r, generator=g) @ torch.randn(r, d, generator=g)
+
+
+@pytest.mark.parametrize("r", [1, 3, 17, 40])
+def test_rank_of_known_rank_matrices(r: int) -> None:
+    assert numerical_rank(low_rank(200, 40, r)) == min(r, 40)
+
+
+def test_tolerance_separates_signal_from_small_noise() -> None:
+    g = torch.Generator().manual_seed(1)
+    h = low_rank(300, 50, 5) + 1e-6 * torch.randn(300, 50, generator=g)
+    assert numerical_rank(h, tol=1e-3) == 5
+    assert numerical_rank(h, tol=1e-9) == 50
+
+
+def test_mean_is_removed_and_degenerate_inputs() -> None:
+    h = low_rank(100, 20, 4) + 7.0  # a shared offset adds no rank to a covariance
+    assert numerical_rank(h) == 4
+    assert numerical_rank(torch.ones(10, 5)) == 0
+    with pytest.raises(ValueError):
+        numerical_rank(torch.ones(3))
+
+
+def test_measure_reports_the_rank_of_each_hidden_layer() -> None:
+    exp = experiment(learner={"depth": 2, "width": 32})
+    data = exp.dataset.build(exp.seed)
+    model = exp.learner.build(data)
+    assert set(preactivation_layers(model)) == {"net.0", "net.2"}
+    with torch.no_grad():  # first layer of rank 3, second of rank 5
+        model.net[0].weight.copy_(low_rank(32, model.net[0].in_features, 3, seed=2))
+        model.net[2].weight.copy_(low_rank(32, 32, 5, seed=3))
+    out = FeatureRank(exp.analysis, data, torch.device("cpu"))(0, model)
+    assert out[names.FEATURE_RANK.format(layer="net.0")] == 3.0
+    assert out[names.FEATURE_RANK.format(layer="net.2")] == 5.0
+    with torch.no_grad():  # rank-1 first layer: x^2 of a rank-1 feature is rank 1 again,
+        model.net[0].weight.copy_(low_rank(32, model.net[0].in_features, 1, seed=2))
+        model.net[0].bias.zero_()  # so the second layer's input bounds its rank to 1
+    out = FeatureRank(exp.analysis, data, torch.device("cpu"))(0, model)
+    assert out[names.FEATURE_RANK.format(layer="net.0")] == 1.0
+    assert out[names.FEATURE_RANK.format(layer="net.2")] == 1.0
+
+
+def test_transformer_mlp_inputs_are_found() -> None:
+    exp = experiment(learner={"kind": "transformer", "d_model": 16, "heads": 2, "d_mlp": 24,
+                              "layers": 2})
+    data = exp.dataset.build(exp.seed)
+    model = exp.learner.build(data)
+    assert set(preactivation_layers(model)) == {"blocks.0.mlp_in", "blocks.1.mlp_in"}
+    out = FeatureRank(exp.analysis, data, torch.device("cpu"))(0, model)
+    assert 1 <= out["progress/feature_rank/blocks.1.mlp_in"] <= 24
