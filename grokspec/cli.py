@@ -1,4 +1,4 @@
-"""Command line: ``grokspec validate | run | sweep | phase-diagram | schema``.
+"""Command line: ``grokspec validate | run | sweep | phase-diagram | compare | schema``.
 
 Exit status: 0 ok, 1 the run failed (diverged or crashed), 2 invalid spec or usage,
 130 interrupted. Spec errors print one ``FILE:LINE:COL: field: message`` line each and
@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from grokspec import sweep_cli
+from grokspec import compare_cli, sweep_cli
 from grokspec.loading import SpecError, load_spec
 from grokspec.spec import Experiment, flatten, json_schema
 
@@ -113,6 +113,10 @@ def _summary_table(exp: Experiment, result) -> str:  # noqa: ANN001 - RunResult,
         (f"train fit step (acc>={s.get('threshold', '')})", fmt(s.get("train_fit_step") if s else None)),
         ("test fit step", fmt(s.get("test_fit_step") if s else None)),
         ("grokking delay (steps)", fmt(s.get("delay") if s else None)),
+        ("delay ratio (test/train fit)", fmt(s.get("delay_ratio") if s else None)),
+        ("phase (grok.phase)", fmt(s.get("phase") if s else None)),
+        ("test-acc stages", fmt(len(s["stages"]) if s and "stages" in s else None)),
+        ("early warning step", fmt(s.get("warning_step") if s else None)),
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
@@ -136,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep_cli.add_execution_args(p)
     p.set_defaults(func=cmd_run)
     sweep_cli.add_parsers(sub, _add_spec_args)  # sweep, phase-diagram
+
+    compare_cli.add_parser(sub)
 
     p = sub.add_parser("schema", help="print the spec JSON Schema (for editors)")
     p.add_argument("--markdown", action="store_true", help="the spec reference as markdown")

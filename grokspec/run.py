@@ -8,6 +8,7 @@ training (finish, divergence, exception, Ctrl-C) closes it with a status and a r
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from dataclasses import dataclass, field
@@ -66,6 +67,16 @@ def history_csv(history: list[dict[str, float]]) -> str:
     return buf.getvalue()
 
 
+def split_fingerprint(dataset: Any) -> str:
+    """Hash of the train/test tensors: runs with equal tags trained and tested on the same
+    examples (what a cross-model comparison in one sweep relies on)."""
+    h = hashlib.sha256()
+    for t in (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test):
+        h.update(str((tuple(t.shape), str(t.dtype))).encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def run_tags(experiment: Experiment) -> dict[str, str]:
     tags = {
         "grokspec.learner": experiment.learner.kind,
@@ -108,7 +119,7 @@ def run_experiment(
         parent_run_id=parent_run_id,
     )
     tracker.log_params(flatten(experiment.resolved()))
-    tracker.set_tags({"grokspec.device": str(dev)})
+    tracker.set_tags({"grokspec.device": str(dev), "grokspec.split": split_fingerprint(dataset)})
     bar = _progress_bar(experiment) if progress else None
     ctx = RunContext(experiment, dataset, dev, log=lambda m, s: tracker.log_metrics(m, s))
     ctx.resume = resume

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from grokspec.datasets import DatasetSpec
+from grokspec.grokfast import GrokfastSpec
 from grokspec.learners import LearnerSpec
 from grokspec.metrics.spec import AnalysisSpec, check_measures
 from grokspec.specbase import StrictModel
@@ -72,6 +73,11 @@ class TrainSpec(StrictModel):
         gt=0.0,
         le=1.0,
         description="Accuracy at which train (test) counts as fit for grok/* events.",
+    )
+    grokfast: GrokfastSpec | None = Field(
+        default=None,
+        description="Grokfast gradient filter (Lee et al. 2024): amplify the slow gradient "
+        "component to shorten the grokking delay. Omit for plain training.",
     )
 
     @field_validator("batch_size")

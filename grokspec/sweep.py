@@ -160,7 +160,7 @@ def expand(
             for key, (i, value) in zip(keys, row, strict=True):
                 path = tuple(key.split("."))
                 apply_override(data, path, copy.deepcopy(value))
-                where = _locate(("sweep", section, key, str(i)), marks, applied)
+                where = _where_value(section, key, i, marks, applied)
                 _point_at(pmarks, pover, path, where)
                 values[key] = value
         if seed is not None:
@@ -197,6 +197,18 @@ def expand(
     axes = ([*(["variant"] if spec.variants else []), *grid_keys, *zip_keys]
             + (["seed"] if spec.seeds is not None else []))
     return Sweep(str(base.get("name", "sweep")), spec, points, source, axes)
+
+
+def _where_value(
+    section: str, key: str, i: int, marks: dict[Path_, Where], applied: dict[Path_, str]
+) -> Where:
+    """Where the i-th value of a sweep axis was written: the file, or a --set that gave it
+    as a nested path (``--set sweep.grid.train.steps=[..]``)."""
+    nested = ("sweep", section, *key.split("."))
+    for n in range(len(nested), 2, -1):
+        if nested[:n] in applied:
+            return Where(f"--set {applied[nested[:n]]}")
+    return _locate(("sweep", section, key, str(i)), marks, applied)
 
 
 def _indexed(axis: Any) -> list[tuple[int, Any]]:

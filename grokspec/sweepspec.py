@@ -84,6 +84,20 @@ def _tidy(x: float) -> float:
 
 
 Axis = list[Any] | Values
+_GENERATORS = {"log_range", "linspace", "range"}
+
+
+def _flatten_nested(v: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{train: {steps: [..]}}`` -> ``{train.steps: [..]}``: what ``--set
+    sweep.grid.train.steps=[..]`` produces, and a nesting some people prefer to write."""
+    out: dict[str, Any] = {}
+    for key, axis in v.items():
+        name = f"{prefix}{key}"
+        if isinstance(axis, dict) and axis and not (set(axis) & _GENERATORS):
+            out.update(_flatten_nested(axis, f"{name}."))
+        else:
+            out[name] = axis
+    return out
 
 
 def axis_values(axis: Axis) -> list[Any]:
@@ -152,7 +166,7 @@ class SweepSpec(StrictModel):
         if not isinstance(v, dict):
             return v
         out = {}
-        for key, axis in v.items():
+        for key, axis in _flatten_nested(v).items():
             if isinstance(axis, dict):
                 try:
                     axis = Values.model_validate(axis)

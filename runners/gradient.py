@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from grokspec.checkpoint import Checkpointer
+from grokspec.grokfast import GradFilter
 from grokspec.runner import RunContext
 from grokspec.training import batches, build_optimizer, loss_fn, standard_metrics
 
@@ -27,6 +28,7 @@ class GradientRunner:
         # KL (ELBO), the mixture of experts' load-balancing loss.
         penalty = getattr(model, "penalty", None)
 
+        grokfast = GradFilter(exp.train.grokfast, list(model.parameters()))  # no-op if unset
         ckpt = Checkpointer(ctx, model, opt, sched)  # tracking.checkpoint_every, --resume
         start = ckpt.restore()
         if start == 0:
@@ -41,6 +43,7 @@ class GradientRunner:
                 loss = loss + penalty()
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            grokfast()
             opt.step()
             sched.step()
             if check_every_step:

@@ -9,6 +9,7 @@ from grokspec.metrics import names
 from grokspec.metrics.measures import FeatureRank, preactivation_layers
 from grokspec.metrics.rank import numerical_rank
 from tests.helpers import experiment
+from tests.metrics_helpers import TINY_TRANSFORMER, with_learner
 
 
 def low_rank(n: int, d: int, r: int, seed: int = 0) -> torch.Tensor:
@@ -56,8 +57,7 @@ def test_measure_reports_the_rank_of_each_hidden_layer() -> None:
 
 
 def test_transformer_mlp_inputs_are_found() -> None:
-    exp = experiment(learner={"kind": "transformer", "d_model": 16, "heads": 2, "d_mlp": 24,
-                              "layers": 2})
+    exp = with_learner({**TINY_TRANSFORMER, "d_mlp": 24, "layers": 2})
     data = exp.dataset.build(exp.seed)
     model = exp.learner.build(data)
     assert set(preactivation_layers(model)) == {"blocks.0.mlp_in", "blocks.1.mlp_in"}

@@ -1,0 +1,25 @@
+"""Builders for the analytics tests: the tiny experiment with another learner swapped in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from grokspec.loading import validate_data
+from grokspec.spec import Experiment
+from tests.helpers import TINY_GROK, deep_update
+
+TINY_TRANSFORMER: dict[str, Any] = {
+    "kind": "transformer", "d_model": 32, "heads": 4, "d_mlp": 64, "layers": 1
+}
+
+
+def with_learner(
+    learner: dict[str, Any], dataset: dict[str, Any] | None = None, **over: Any
+) -> Experiment:
+    """TINY_GROK with ``learner`` (and ``dataset``, if given) replaced whole, not merged,
+    and other nested overrides."""
+    data = deep_update(TINY_GROK, over)
+    data["learner"] = learner
+    if dataset is not None:
+        data["dataset"] = dataset
+    return validate_data(data)

@@ -1,0 +1,123 @@
+"""Running sweeps into a real MLflow store: parent/children, failures, resume, variants."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from grokspec.executors import ProcessExecutor
+from grokspec.sweep import load_sweep
+from grokspec.sweeprun import run_sweep
+from tests.helpers import TINY_GROK
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Tiny models: one torch thread is faster, and far faster on a busy 2-core machine
+    (two OpenMP threads measured 5x slower per step under load)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+#: Mechanics, not grokking: a few hundred steps, no progress measures.
+QUICK = {**TINY_GROK, "train": {**TINY_GROK["train"], "steps": 150, "eval_every": 50},
+         "analysis": {"metrics": []}}
+
+
+def write(tmp_path: Path, sweep: dict, base: dict | None = None) -> Path:
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump({**(base or QUICK), "sweep": sweep}, sort_keys=False))
+    return path
+
+
+def children(client, parent_id: str) -> list:  # noqa: ANN001 - MlflowClient
+    exp = client.get_run(parent_id).info.experiment_id
+    return client.search_runs([exp], f"tags.`mlflow.parentRunId` = '{parent_id}'")
+
+
+def test_failing_points_leave_the_rest_and_resume_reruns_only_them(
+    tmp_path: Path, client
+) -> None:  # noqa: ANN001
+    path = write(tmp_path, {"variants": {
+        "good": {},
+        "nan": {"train": {"optimizer": {"kind": "sgd", "lr": 1.0e6}}},  # diverges
+        "broken": {"runner": "no-such-runner"},  # raises before its run exists
+    }})
+    sweep = load_sweep(path)
+    first = run_sweep(sweep, echo=lambda m: None)
+    assert first.status == "FAILED"
+    by_variant = {r["variant"]: r for r in first.table}
+    assert by_variant["good"]["status"] == "FINISHED"
+    assert by_variant["nan"]["status"] == "FAILED" and by_variant["broken"]["status"] == "FAILED"
+    runs = {r.data.tags["grokspec.sweep.variant"]: r for r in children(client, first.parent_run_id)}
+    assert set(runs) == {"good", "nan", "broken"}
+    assert "diverged at step" in runs["nan"].data.tags["grokspec.failure_reason"]
+    assert "no-such-runner" in runs["broken"].data.tags["grokspec.failure_reason"]
+    assert runs["good"].data.metrics["grok/train_fit_step"] > 0
+    parent = client.get_run(first.parent_run_id)
+    assert parent.info.status == "FAILED"
+    assert "2 of 3 points" in parent.data.tags["grokspec.failure_reason"]
+    assert parent.data.params["sweep.variants"] == '["good", "nan", "broken"]'
+
+    second = run_sweep(load_sweep(path), echo=lambda m: None)
+    assert second.parent_run_id == first.parent_run_id  # the same sweep: the same parent
+    assert second.skipped == [0]  # "good" finished: not run again
+    assert sorted(second.outcomes) == [1, 2]  # the failed ones ran again
+    assert len(children(client, first.parent_run_id)) == 5
+
+    third = run_sweep(load_sweep(path), fresh=True, echo=lambda m: None)
+    assert third.parent_run_id != first.parent_run_id and sorted(third.outcomes) == [0, 1, 2]
+
+
+def test_variants_share_the_split_and_the_parent_compares_them(tmp_path: Path, client) -> None:  # noqa: ANN001
+    base = {k: v for k, v in QUICK.items() if k != "learner"}
+    path = write(tmp_path, {"variants": {
+        "mlp_quadratic": {"learner": {"kind": "mlp", "width": 128, "activation": "quadratic"}},
+        "mlp_relu": {"learner": {"kind": "mlp", "width": 64, "activation": "relu"}},
+        "transformer": {"learner": {"kind": "transformer", "d_model": 32, "heads": 4, "d_mlp": 64}},
+    }}, base)
+    result = run_sweep(load_sweep(path), echo=lambda m: None)
+    assert result.status == "FINISHED"
+    runs = children(client, result.parent_run_id)
+    assert {r.data.tags["grokspec.learner"] for r in runs} == {"mlp", "transformer"}
+    assert len({r.data.tags["grokspec.split"] for r in runs}) == 1  # identical examples
+    assert len({r.data.params["seed"] for r in runs}) == 1
+    arts = {a.path for a in client.list_artifacts(result.parent_run_id)}
+    assert {"comparison.png", "results.csv", "results.md", "sweep.yaml"} <= arts
+    local = client.download_artifacts(result.parent_run_id, "results.csv", str(tmp_path))
+    rows = Path(local).read_text().splitlines()
+    assert rows[0].split(",")[:4] == ["point", "variant", "seed", "status"]
+    assert "train_fit_step" in rows[0] and "test_fit_step" in rows[0] and "delay" in rows[0]
+    assert {r.split(",")[1] for r in rows[1:]} == {"mlp_quadratic", "mlp_relu", "transformer"}
+    png = client.download_artifacts(result.parent_run_id, "comparison.png", str(tmp_path))
+    assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_process_pool_runs_points_in_parallel_workers(tmp_path: Path, client) -> None:  # noqa: ANN001
+    path = write(tmp_path, {"grid": {"train.optimizer.weight_decay": [0.5, 1.0]}})
+    result = run_sweep(load_sweep(path), ProcessExecutor(workers=2), echo=lambda m: None)
+    assert result.status == "FINISHED", result.table
+    runs = children(client, result.parent_run_id)
+    assert sorted(float(r.data.params["train.optimizer.weight_decay"]) for r in runs) == [0.5, 1.0]
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert len({r.data.metrics["grok/train_fit_step"] for r in runs}) >= 1
+
+
+def test_cli_run_on_a_sweep_file_runs_the_sweep(
+    tmp_path: Path, client, capsys: pytest.CaptureFixture  # noqa: ANN001
+) -> None:
+    from grokspec.cli import main
+
+    path = write(tmp_path, {"seeds": 2})
+    assert main(["run", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "| point |" in out and "MLflow parent run" in out
+    assert out.count("FINISHED") >= 2
+    assert main(["run", str(path)]) == 0  # the second time every point is skipped
+    assert "skipping 2 finished point(s); 0 to run" in capsys.readouterr().err
