@@ -1,4 +1,4 @@
-"""Command line: ``grokspec validate | run | sweep | phase-diagram | compare | schema``.
+"""Command line: ``grokspec validate | run | sweep | phase-diagram | compare | report | schema``.
 
 Exit status: 0 ok, 1 the run failed (diverged or crashed), 2 invalid spec or usage,
 130 interrupted. Spec errors print one ``FILE:LINE:COL: field: message`` line each and
@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep_cli.add_execution_args(p)
     p.set_defaults(func=cmd_run)
     sweep_cli.add_parsers(sub, _add_spec_args)  # sweep, phase-diagram
+    from grokspec.report import add_parser as add_report_parser
+
+    add_report_parser(sub)  # report: the seed papers' reproductions (grokspec/claims.py)
 
     compare_cli.add_parser(sub)
 

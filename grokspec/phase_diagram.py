@@ -54,8 +54,16 @@ class PhaseDiagram:
 
 
 def _num(text: str | None) -> Any:
-    """A param back as the value it was (MLflow stores params as strings)."""
-    return yaml.safe_load(text) if text is not None else None
+    """A param back as the value it was (MLflow stores params as strings; ``1e-05`` is not a
+    YAML 1.1 float, so numbers are tried first)."""
+    if text is None:
+        return None
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    return yaml.safe_load(text)
 
 
 def _phase(run: Any) -> str:
@@ -145,7 +153,7 @@ def _cell_summary(values: list[Any], metric: str) -> tuple[Any, str]:
     if metric == "phase":
         counts = Counter(values)
         top, n = counts.most_common(1)[0]
-        return top, f"{top[:5]}\n{n}/{len(values)}"
+        return top, f"{top}\n{n}/{len(values)}"
     nums = [v for v in values if v is not None]
     if not nums:
         return None, "never"
@@ -158,6 +166,7 @@ def _figure(cells: dict, xs: list, ys: list, x: str, y: str, metric: str, title:
     import numpy as np
     from matplotlib.colors import ListedColormap, LogNorm, Normalize
     from matplotlib.patches import Patch
+    from matplotlib.patheffects import withStroke
 
     summary = {k: _cell_summary(v, metric) for k, v in cells.items()}
     grid = np.full((len(ys), len(xs)), np.nan)
@@ -182,7 +191,8 @@ def _figure(cells: dict, xs: list, ys: list, x: str, y: str, metric: str, title:
         im = ax.imshow(grid, cmap="viridis", norm=norm, origin="lower", aspect="auto")
         fig.colorbar(im, ax=ax, label=f"median {metric}")
     for (xv, yv), (_, text) in summary.items():
-        ax.text(xs.index(xv), ys.index(yv), text, ha="center", va="center", fontsize=7)
+        ax.text(xs.index(xv), ys.index(yv), text, ha="center", va="center", fontsize=7,
+                path_effects=[withStroke(linewidth=2, foreground="white")])
     ax.set_xticks(range(len(xs)), [f"{v:g}" if isinstance(v, float) else str(v) for v in xs])
     ax.set_yticks(range(len(ys)), [f"{v:g}" if isinstance(v, float) else str(v) for v in ys])
     ax.set_xlabel(x)

@@ -21,7 +21,8 @@ def experiment(data: dict[str, Any]) -> Experiment:
     Progress measures are off unless ``data`` asks for them: these tests are about what the
     learner itself logs (the measures have their own tests).
     """
-    base = {"name": "learner-test", "tracking": {"experiment": "tests"}, "analysis": {"metrics": []}}
+    base = {"name": "learner-test", "tracking": {"experiment": "tests"},
+            "analysis": {"metrics": []}}
     return validate_data({**base, **data})
 
 

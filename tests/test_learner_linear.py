@@ -41,8 +41,10 @@ def test_logistic_regression_cannot_generalise_modular_addition(client) -> None:
 
 
 def test_zero_init_and_vector_targets() -> None:
-    exp = experiment({"dataset": {"kind": "linear_teacher", "dim": 4, "n_examples": 20, "train_size": 10},
-                      "learner": {"kind": "linear", "init_scale": 0.0, "dtype": "float64"}})
+    exp = experiment({
+        "dataset": {"kind": "linear_teacher", "dim": 4, "n_examples": 20, "train_size": 10},
+        "learner": {"kind": "linear", "init_scale": 0.0, "dtype": "float64"},
+    })
     data = exp.dataset.build(exp.seed)
     model = exp.learner.build(data)
     assert all(float(p.abs().sum()) == 0.0 for p in model.parameters())

@@ -43,7 +43,7 @@ def test_vectorized_seeds_match_sequential_runs(client, batch_size: int | str) -
     batched = run_seed_batch(exps, "cpu", None)
     assert [o.status for o in batched] == ["FINISHED"] * 3
     assert len({o.run_id for o in alone + batched}) == 6  # each seed is its own run
-    for a, b in zip(alone, batched, strict=True):
+    for exp, a, b in zip(exps, alone, batched, strict=True):
         ha, hb = history(client, a.run_id), history(client, b.run_id)
         for metric in names.UNIFORM:
             assert [s for s, _ in ha[metric]] == [s for s, _ in hb[metric]], metric
@@ -52,8 +52,7 @@ def test_vectorized_seeds_match_sequential_runs(client, batch_size: int | str) -
             torch.testing.assert_close(vb, va, rtol=1e-4, atol=1e-5, msg=metric)
         assert a.summary["train_fit_step"] == b.summary["train_fit_step"]
         assert a.summary["test_fit_step"] == b.summary["test_fit_step"]
-        run = client.get_run(b.run_id)
-        assert run.data.params["seed"] == str(a.summary and exps[alone.index(a)].seed)
+        assert client.get_run(b.run_id).data.params["seed"] == str(exp.seed)
 
 
 def test_early_stopping_and_grokking_per_seed_in_a_batch(client) -> None:  # noqa: ANN001
@@ -84,7 +83,9 @@ def test_sweep_vectorize_groups_seeds_and_says_when_it_will_not_help(
     assert not notes
     result = run_sweep(sweep, echo=lambda m: None)
     assert result.status == "FINISHED" and len(result.table) == 6
-    assert all(r["train_fit_step"] is not None for r in result.table)
+    assert all(r["status"] == "FINISHED" and r["final_test_acc"] is not None
+               for r in result.table)
+    assert len({r["run_id"] for r in result.table}) == 6  # one child run per seed
 
     # full batch on CPU: `auto` runs the seeds one by one, `true` batches and warns
     full = load_sweep(path, ["train.batch_size=full", "sweep.vectorize=auto"])

@@ -48,7 +48,9 @@ class MLPSpec(LearnerSpecBase):
         description="For token inputs: one-hot per token, or a learned embedding per token "
         "(concatenated). Ignored for feature inputs.",
     )
-    embed_dim: int = Field(default=128, ge=1, description="Embedding size (input_encoding: embedding).")
+    embed_dim: int = Field(
+        default=128, ge=1, description="Embedding size (input_encoding: embedding)."
+    )
     init_scale: float = Field(
         default=1.0, gt=0.0, description="Multiplier on PyTorch's default initial weights."
     )
