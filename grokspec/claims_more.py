@@ -21,22 +21,34 @@ def check_lee(records: list[RunRecord]) -> Verdict:
     fast = [r for r in records if r.experiment.train.grokfast is not None]
     if not base or not fast:
         return Verdict("no data", "needs a run without and a run with train.grokfast")
-    b, f = base[0], fast[0]
-    thr = 0.99
-    sb, sf = b.first_step(TEST, thr), f.first_step(TEST, thr)
-    rows = [{"variant": r.variant, "grokfast": _gf(r), f"first step test acc >= {thr}":
-             r.first_step(TEST, thr), "train fit": r.train_fit, "steps run":
-             r.summary.get("final_step"), "wall s": round(r.wall_s, 1)} for r in (b, f)]
+    b, thr = base[0], 0.99
+    # The verdict is decided on the paper's main method (EMA) when the spec has it; other
+    # filters are reported alongside, never picked because they did better.
+    main = next((r for r in fast if r.experiment.train.grokfast.filter == "ema"), fast[0])
+    sb = b.first_step(TEST, thr)
+    rows, parts = [], []
+    for r in (b, *fast):
+        s = r.first_step(TEST, thr)
+        ratio = censored(sb, b) / s if (s and r is not b) else None
+        rows.append({"variant": r.variant, "grokfast": _gf(r),
+                     f"first step test acc >= {thr}": s, "x fewer steps": ratio,
+                     "train fit": r.train_fit, "steps run": r.summary.get("final_step"),
+                     "wall s": round(r.wall_s, 1)})
+        if r is not b:
+            parts.append(f"{r.variant}: {'never' if s is None else s}"
+                         + ("" if ratio is None else f" ({ratio:.2f}x)"))
+    sf = main.first_step(TEST, thr)
+    bound = "" if sb is not None else " (ratios are lower bounds: the baseline never got there)"
+    why = (f"baseline reached {thr} test accuracy at step {sb if sb else 'never'}; "
+           f"{'; '.join(parts)}{bound}. Decided on {main.variant}: >= 5x reproduced, > 1.2x "
+           "partly")
     if sf is None:
-        label, why = "not reproduced", f"with Grokfast test accuracy never reached {thr}"
+        label = "not reproduced"
     else:
         ratio = censored(sb, b) / max(sf, 1)
-        bound = "" if sb is not None else " (a lower bound: the baseline never got there)"
-        why = (f"baseline reached {thr} test accuracy at step {sb if sb else 'never'}, Grokfast "
-               f"at step {sf}: {ratio:.2f}x fewer steps{bound}; need >= 5x for reproduced, "
-               "> 1.2x for partly")
         label = "reproduced" if ratio >= 5 else "partly" if ratio > 1.2 else "not reproduced"
-    fig = curves([b, f], (TRAIN, TEST), "Lee et al. (Grokfast)", label=lambda r: r.variant or "")
+    fig = curves([b, *fast], (TRAIN, TEST), "Lee et al. (Grokfast)",
+                 label=lambda r: r.variant or "")
     return Verdict(label, why, rows, fig)
 
 
@@ -53,9 +65,10 @@ LEE2024 = Claim(
     "gradients.",
     "Grokfast reaches 0.99 test accuracy in >= 5x fewer steps than the same spec without it "
     "(the paper reports ~44-50x on its transformer setting).",
-    "Ratio of the first evaluation steps at which test accuracy >= 0.99, baseline / Grokfast "
-    "(a baseline that never gets there counts as its last step: a lower bound). >= 5: "
-    "reproduced; > 1.2: partly; else not reproduced.",
+    "Ratio of the first evaluation steps at which test accuracy >= 0.99, baseline / Grokfast-"
+    "EMA at grokspec's default (a baseline that never gets there counts as its last step: a "
+    "lower bound). >= 5: reproduced; > 1.2: partly; else not reproduced. Other filters in the "
+    "spec (MA) are reported, not used for the verdict.",
     "see the header of specs/papers/lee2024.yaml (the paper's transformer, x*y mod 97).",
     check_lee,
 )

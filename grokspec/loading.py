@@ -276,7 +276,8 @@ def validate_model(
                 path = (*path, *str(blamed).split("."))
             if err["type"] == "union_tag_invalid":
                 path = (*path, "kind")
-            problems.append(Problem(_locate(path, marks, overrides), ".".join(path), _message(err, fields)))
+            where = _locate(path, marks, overrides)
+            problems.append(Problem(where, ".".join(path), _message(err, fields)))
         raise SpecError(problems) from None
 
 

@@ -193,8 +193,8 @@ def _figure(cells: dict, xs: list, ys: list, x: str, y: str, metric: str, title:
     for (xv, yv), (_, text) in summary.items():
         ax.text(xs.index(xv), ys.index(yv), text, ha="center", va="center", fontsize=7,
                 path_effects=[withStroke(linewidth=2, foreground="white")])
-    ax.set_xticks(range(len(xs)), [f"{v:g}" if isinstance(v, float) else str(v) for v in xs])
-    ax.set_yticks(range(len(ys)), [f"{v:g}" if isinstance(v, float) else str(v) for v in ys])
+    ax.set_xticks(range(len(xs)), [_tick(v) for v in xs])
+    ax.set_yticks(range(len(ys)), [_tick(v) for v in ys])
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     n_runs = sum(len(v) for v in cells.values())
@@ -203,13 +203,16 @@ def _figure(cells: dict, xs: list, ys: list, x: str, y: str, metric: str, title:
     return fig, summary
 
 
+def _tick(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
 def _table(summary: dict, xs: list, ys: list, x: str, y: str) -> str:
-    head = f"| {y} \\ {x} | " + " | ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in xs)
+    head = f"| {y} \\ {x} | " + " | ".join(_tick(v) for v in xs)
     lines = [head + " |", "|---|" + "---|" * len(xs)]
     for yv in reversed(ys):
         row = [summary[(xv, yv)][1].replace("\n", " ") if (xv, yv) in summary else "" for xv in xs]
-        lines.append(f"| {yv:g} | " + " | ".join(row) + " |" if isinstance(yv, float)
-                     else f"| {yv} | " + " | ".join(row) + " |")
+        lines.append(f"| {_tick(yv)} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 

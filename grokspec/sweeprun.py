@@ -140,7 +140,8 @@ def plan_tasks(
         exp = group[0].experiment
         why = spec_vectorizable(exp) if len(group) > 1 else "one seed"
         if why is None:
-            n_train = exp.dataset.n_train_for(exp.dataset.pool_size() or 0) or None
+            pool = exp.dataset.pool_size()
+            n_train = exp.dataset.n_train_for(pool) if pool else None
             if setting == "auto":
                 why = worth_it(exp, n_train, device)
             elif worth_it(exp, n_train, device):

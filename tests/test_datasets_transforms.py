@@ -38,7 +38,8 @@ FAMILIES = [
 
 def _same(a: Dataset, b: Dataset) -> bool:
     keys = ("x_train", "y_train", "x_test", "y_test")
-    return all(torch.equal(getattr(a, k), getattr(b, k)) for k in keys) and all(torch.equal(a.meta_train[k], b.meta_train[k]) for k in a.meta_train)
+    same_meta = all(torch.equal(a.meta_train[k], b.meta_train[k]) for k in a.meta_train)
+    return same_meta and all(torch.equal(getattr(a, k), getattr(b, k)) for k in keys)
 
 
 @pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.model_fields["kind"].default)

@@ -156,3 +156,15 @@ def test_one_hot_mlp_embedding_is_its_first_layer_columns_per_operand() -> None:
     out = FourierMeasure(exp, data, torch.device("cpu"))(0, model)
     assert out[names.FOURIER_SPARSITY] == pytest.approx(1.0, abs=1e-6)
     assert out[names.FOURIER_KEY_FREQ.format(i=0)] == 3.0  # 3 carries both operands' norm
+
+
+def test_restricted_loss_judges_clean_labels_under_label_noise() -> None:
+    exp = experiment(dataset={"p": P, "label_noise": 0.3}, analysis={"fourier_top_k": 2})
+    data = exp.dataset.build(exp.seed)
+    assert bool(data.meta_train["corrupted"].any())
+    model = FourierAdder(P, KEYS)
+    out = FourierMeasure(exp, data, torch.device("cpu"))(0, model)
+    with torch.no_grad():
+        clean = float(F.cross_entropy(model(data.x_test), data.y_test))
+    assert out[names.RESTRICTED_LOSS] == pytest.approx(clean, rel=1e-3)
+    assert out[names.EXCLUDED_LOSS] == pytest.approx(math.log(P), rel=1e-4)

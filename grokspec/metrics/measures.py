@@ -252,9 +252,14 @@ class FourierMeasure:
             return None
         order = idx.argsort()
         x = torch.cat([dataset.x_train, dataset.x_test])[order].to(device)
-        y = torch.cat([dataset.y_train, dataset.y_test])[order]
+        # Restricted loss judges the true function: the clean labels where label_noise
+        # replaced some; excluded loss (training pairs) the labels actually trained on.
+        clean = dataset.meta_train.get("clean_label", dataset.y_train)
+        y_true = torch.cat([clean, dataset.y_test])[order]
+        noisy = "clean_label" in dataset.meta_train
+        y_trained = torch.cat([dataset.y_train, dataset.y_test])[order] if noisy else y_true
         train_rows = idx[: dataset.n_train]
-        return x, y, train_rows
+        return x, y_true, y_trained, train_rows
 
     def __call__(self, step: int, model: Any) -> dict[str, float]:
         if not isinstance(model, nn.Module) or self.p < 3:
@@ -266,9 +271,13 @@ class FourierMeasure:
         out = {names.FOURIER_SPARSITY: sparsity}
         out.update({names.FOURIER_KEY_FREQ.format(i=i): float(k) for i, k in enumerate(keys)})
         if self.grid is not None and self.sign is not None:
-            x, y, train_rows = self.grid
+            x, y_true, y_trained, train_rows = self.grid
             logits = _eval_forward(model, x).cpu()
-            r, e = restricted_and_excluded(logits, y, train_rows, keys, self.sign, self.loss)
+            r, e = restricted_and_excluded(logits, y_true, train_rows, keys, self.sign, self.loss)
+            if y_trained is not y_true:
+                _, e = restricted_and_excluded(
+                    logits, y_trained, train_rows, keys, self.sign, self.loss
+                )
             out[names.RESTRICTED_LOSS] = r
             out[names.EXCLUDED_LOSS] = e
         return out

@@ -114,9 +114,10 @@ class AnalysisSpec(StrictModel):
         default=None,
         description="Progress measures computed at each evaluation. Omit for the learner's "
         "defaults (mlp: weight_norm, fourier, feature_rank, param_movement, ntk, "
-        "early_warning; transformer: the same without ntk; others: weight_norm, "
-        "param_movement, early_warning; fourier only on modular data, ntk only up to "
-        "ntk_max_params). `[]` switches all off. Each: "
+        "early_warning; transformer: the same without ntk; moe_transformer: the "
+        "transformer's plus pathways; other gradient-trained learners: weight_norm, fourier, "
+        "param_movement, early_warning; gp: early_warning. fourier only on modular data, ntk "
+        "only up to ntk_max_params). `[]` switches all off. Each: "
         + "; ".join(f"`{k}`: {v}" for k, v in MEASURE_DOCS.items()),
     )
     measure_every: int = Field(
@@ -162,9 +163,18 @@ class AnalysisSpec(StrictModel):
     pathway_batch: int = Field(
         default=256, ge=2, description="Training inputs used for the MoE pathway metrics."
     )
-    phase: PhaseSpec = Field(default_factory=PhaseSpec)
-    stages: StagesSpec = Field(default_factory=StagesSpec)
-    warning: WarningSpec = Field(default_factory=WarningSpec)
+    phase: PhaseSpec = Field(
+        default_factory=PhaseSpec,
+        description="Thresholds of the `grok.phase` tag (Liu et al. 2022).",
+    )
+    stages: StagesSpec = Field(
+        default_factory=StagesSpec,
+        description="Multi-stage detection, `grok/stages` (Fan et al. 2024).",
+    )
+    warning: WarningSpec = Field(
+        default_factory=WarningSpec,
+        description="The early-warning signal, `warning/*` and `grok/warning_lead`.",
+    )
 
     @field_validator("extra_thresholds")
     @classmethod
@@ -191,7 +201,7 @@ DEFAULT_MEASURES: dict[str, tuple[str, ...]] = {
         "weight_norm", "fourier", "feature_rank", "param_movement", "pathways", "early_warning"
     ),
 }
-NEURAL_FALLBACK = ("weight_norm", "param_movement", "early_warning")
+NEURAL_FALLBACK = ("weight_norm", "fourier", "param_movement", "early_warning")
 OTHER_FALLBACK = ("early_warning",)
 
 

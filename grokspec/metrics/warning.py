@@ -29,6 +29,27 @@ from collections.abc import Mapping, Sequence
 from grokspec.metrics import names
 
 
+def warning_score_at(
+    i: int,
+    steps: Sequence[int],
+    train_acc: Sequence[float],
+    test_acc: Sequence[float],
+    test_loss: Sequence[float],
+    threshold: float = 0.99,
+    window: float = 2.0,
+    min_drop: float = 0.3,
+) -> float:
+    """The warning score at evaluation ``i`` (see the module docstring); O(window) work."""
+    loss = test_loss[i]
+    armed = train_acc[i] >= threshold and test_acc[i] < threshold
+    if not armed or not (loss > 0 and math.isfinite(loss)):
+        return 0.0
+    lo = bisect.bisect_left(steps, steps[i] / window, 0, i)
+    peak = max(v for v in test_loss[lo : i + 1] if math.isfinite(v))
+    drop = math.log(peak) - math.log(loss)
+    return min(max(drop / min_drop, 0.0), 1.0)
+
+
 def warning_scores(
     steps: Sequence[int],
     train_acc: Sequence[float],
@@ -39,18 +60,10 @@ def warning_scores(
     min_drop: float = 0.3,
 ) -> list[float]:
     """The warning score at every evaluation (see the module docstring)."""
-    out: list[float] = []
-    for i, t in enumerate(steps):
-        armed = train_acc[i] >= threshold and test_acc[i] < threshold
-        loss = test_loss[i]
-        if not armed or not (loss > 0 and math.isfinite(loss)):
-            out.append(0.0)
-            continue
-        lo = bisect.bisect_left(steps, t / window)
-        peak = max(v for v in test_loss[lo : i + 1] if math.isfinite(v))
-        drop = math.log(peak) - math.log(loss) if peak > 0 else 0.0
-        out.append(min(max(drop / min_drop, 0.0), 1.0))
-    return out
+    return [
+        warning_score_at(i, steps, train_acc, test_acc, test_loss, threshold, window, min_drop)
+        for i in range(len(steps))
+    ]
 
 
 def warning_from_history(
@@ -65,10 +78,11 @@ def warning_from_history(
     reads (e.g. a runner that logs no test loss) give no warning metrics.
     """
     keys = (names.TRAIN_ACC, names.TEST_ACC, names.TEST_LOSS)
-    evals = [h for h in history if all(k in h for k in keys)]
-    if not evals or evals[-1] is not history[-1]:
+    if not history or not all(k in history[-1] for k in keys):
         return {}
-    scores = warning_scores(
+    evals = [h for h in history if all(k in h for k in keys)]
+    score = warning_score_at(
+        len(evals) - 1,
         [int(h["step"]) for h in evals],
         [h[names.TRAIN_ACC] for h in evals],
         [h[names.TEST_ACC] for h in evals],
@@ -77,7 +91,7 @@ def warning_from_history(
         window,
         min_drop,
     )
-    return {names.WARNING_SCORE: scores[-1], names.WARNING_FIRED: float(scores[-1] >= 1.0)}
+    return {names.WARNING_SCORE: score, names.WARNING_FIRED: float(score >= 1.0)}
 
 
 def first_warning_step(steps: Sequence[int], scores: Sequence[float]) -> int | None:

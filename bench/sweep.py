@@ -1,0 +1,119 @@
+"""Sweep execution speed: vectorized seeds vs one run per seed, and --workers 2 vs 1.
+
+End to end, as a user gets it: every seed/point is a real MLflow child run in a throwaway
+SQLite store (so run creation, logging and artifacts are in both sides of each ratio).
+Progress measures are off and evaluation is sparse, so the training loop dominates.
+
+    python bench/sweep.py                 # all three comparisons (~5-10 min on 2 idle cores)
+    python bench/sweep.py --only vmap     # vectorized vs sequential seeds only
+    python bench/sweep.py --only workers  # --workers 2 vs --workers 1 only
+
+The machine's other users share its cores: a busy machine makes every ratio noisy (rerun
+at a quiet moment; `uptime` before and after is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+from grokspec.executors import ProcessExecutor, SerialExecutor, Task, run_one
+from grokspec.loading import validate_data
+from grokspec.sweep import load_sweep
+from grokspec.sweeprun import run_sweep
+from grokspec.vectorized import run_seed_batch
+
+BASE = {
+    "name": "bench-sweep",
+    "dataset": {"kind": "modular", "op": "x+y", "p": 59, "train_fraction": 0.5},
+    "learner": {"kind": "mlp", "depth": 1, "width": 256, "activation": "quadratic"},
+    "train": {"optimizer": {"kind": "adamw", "lr": 3e-3, "weight_decay": 1.0}},
+    "analysis": {"metrics": []},
+    "tracking": {"experiment": "bench-sweep"},
+}
+
+
+def experiment(seed: int, batch_size: int | str, steps: int) -> object:
+    train = {**BASE["train"], "steps": steps, "eval_every": steps, "batch_size": batch_size}
+    return validate_data({**BASE, "seed": seed, "train": train})
+
+
+def vmap_rows(seeds: int, steps_mb: int, steps_full: int) -> list[tuple[str, float, float]]:
+    rows = []
+    for label, bs, steps in ((f"minibatch 256, {steps_mb} steps", 256, steps_mb),
+                             (f"full batch, {steps_full} steps", "full", steps_full)):
+        exps = [experiment(s, bs, steps) for s in range(seeds)]
+        t0 = time.perf_counter()
+        alone = [run_one(e, Task([], "", "cpu")) for e in exps]
+        t_seq = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        batched = run_seed_batch(exps, "cpu", None)
+        t_vec = time.perf_counter() - t0
+        assert all(o.status == "FINISHED" for o in alone + batched)
+        rows.append((f"{seeds} seeds, {label}", t_seq, t_vec))
+    return rows
+
+
+def workers_row(points: int, steps: int, tmp: Path) -> tuple[str, float, float]:
+    spec = {**BASE, "train": {**BASE["train"], "steps": steps, "eval_every": 100},
+            "sweep": {"grid": {"train.optimizer.weight_decay": {
+                "log_range": [0.1, 1.0, points]}}}}
+    path = tmp / "workers.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    sweep = load_sweep(path)
+    quiet = lambda m: None  # noqa: E731
+    t0 = time.perf_counter()
+    one = run_sweep(sweep, SerialExecutor(), device="cpu", fresh=True, echo=quiet)
+    t_one = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    two = run_sweep(sweep, ProcessExecutor(2), device="cpu", fresh=True, echo=quiet)
+    t_two = time.perf_counter() - t0
+    assert one.status == two.status == "FINISHED"
+    return (f"{points} points x {steps} steps: --workers 1 vs 2", t_one, t_two)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", choices=["vmap", "workers"], default=None)
+    ap.add_argument("--seeds", type=int, default=16)
+    ap.add_argument("--steps-minibatch", type=int, default=400)
+    ap.add_argument("--steps-full", type=int, default=150)
+    ap.add_argument("--points", type=int, default=8)
+    ap.add_argument("--steps-workers", type=int, default=1500)
+    args = ap.parse_args()
+    print(f"torch {torch.__version__}, {os.cpu_count()} cores, torch threads "
+          f"{torch.get_num_threads()}; load: {_load()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
+        os.chdir(tmp)
+        rows: list[tuple[str, float, float]] = []
+        if args.only in (None, "vmap"):
+            rows += vmap_rows(args.seeds, args.steps_minibatch, args.steps_full)
+        if args.only in (None, "workers"):
+            rows.append(workers_row(args.points, args.steps_workers, Path(tmp)))
+    print()
+    print("| comparison | baseline (s) | faster side (s) | speed-up |")
+    print("|---|---:|---:|---:|")
+    for label, base, new in rows:
+        side = "vectorized" if "seeds" in label else "--workers 2"
+        print(f"| {label} ({side}) | {base:.1f} | {new:.1f} | {base / new:.2f}x |")
+    print(f"\nload after: {_load()}")
+
+
+def _load() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "?"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
