@@ -57,7 +57,8 @@ def vmap_rows(seeds: int, steps_mb: int, steps_full: int) -> list[tuple[str, flo
         t0 = time.perf_counter()
         batched = run_seed_batch(exps, "cpu", None)
         t_vec = time.perf_counter() - t0
-        assert all(o.status == "FINISHED" for o in alone + batched)
+        bad = [(o.status, o.reason) for o in alone + batched if o.status != "FINISHED"]
+        assert not bad, bad
         rows.append((f"{seeds} seeds, {label}", t_seq, t_vec))
     return rows
 

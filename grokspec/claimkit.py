@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from grokspec.metrics import names
 from grokspec.spec import Experiment
 
-VerdictLabel = Literal["reproduced", "partly", "not reproduced", "no data"]
+VerdictLabel = Literal["reproduced", "partly", "not reproduced", "no data", "not run"]
 
 
 @dataclass

@@ -33,9 +33,11 @@ from grokspec.specbase import StrictModel
 class GrokfastSpec(StrictModel):
     """Amplify the slow (low-pass) component of the gradient (Lee et al. 2024, Grokfast).
 
-    Defaults are those of the reference implementation's ``gradfilter_ema`` (alpha 0.98,
-    lamb 2.0), which the paper used for its modular-arithmetic transformer; the repository
-    README quotes alpha 0.99, lamb 5.0 instead (set them here to use those).
+    Defaults alpha 0.98, lamb 2.0: the usage example of the reference repository's README
+    (github.com/ironjr/grokfast). The same repository's ``gradfilter_ema`` signature defaults
+    to alpha 0.99, lamb 5.0 (a stronger, slower filter; set them here to use those), and its
+    ``gradfilter_ma`` to window 100, lamb 5.0. (grokspec issue 7 quotes the two the other
+    way round; the code copies we could read have 0.99/5.0 in the signature.)
     """
 
     filter: Literal["ema", "ma"] = Field(

@@ -106,9 +106,10 @@ def collect(
     rerun: bool = False,
     device: str = "cpu",
     echo: Callable[[str], None] = print,
+    run_missing: bool = True,
 ) -> tuple[list[RunRecord], bool]:
-    """Every run of the spec file, running what has no FINISHED run yet. Returns (records,
-    whether anything was run)."""
+    """Every run of the spec file, running what has no FINISHED run yet (unless
+    ``run_missing`` is False). Returns (records, whether anything was run)."""
     from grokspec.run import run_experiment
     from grokspec.sweeprun import run_sweep
 
@@ -122,6 +123,9 @@ def collect(
         for t in tgts
     }
     missing = [t for t in tgts if found.get(t.experiment.spec_hash()) is None]
+    if missing and not run_missing:
+        echo(f"{path.name}: {len(missing)} of {len(tgts)} run(s) not in MLflow (--read-only)")
+        missing = []
     if missing:
         echo(f"{path.name}: running {len(missing)} of {len(tgts)} run(s)")
         if sweep is not None:
@@ -147,11 +151,20 @@ def report_paper(
     rerun: bool = False,
     device: str = "cpu",
     echo: Callable[[str], None] = print,
+    run_missing: bool = True,
 ) -> PaperResult:
     t0 = time.time()
-    records, ran = collect(path, overrides, rerun, device, echo)
+    records, ran = collect(path, overrides, rerun, device, echo, run_missing)
+    n_points = len(targets(path, overrides)[0])
     try:
-        verdict = claim.check(records) if records else Verdict("no data", "no finished runs")
+        if not records:
+            verdict = Verdict("not run", "no finished runs in MLflow: run `grokspec report "
+                              f"specs/papers/ --only {claim.paper}`")
+        else:
+            verdict = claim.check(records)
+            if len(records) < n_points:
+                verdict.why += (f" (only {len(records)} of {n_points} sweep points have "
+                                "finished runs: the rule saw a partial sweep)")
     except Exception as exc:  # noqa: BLE001 - a broken check is reported, not hidden
         verdict = Verdict("no data", f"the check raised {type(exc).__name__}: {exc}")
     wall = sum(r.wall_s for r in records) if records else time.time() - t0
@@ -269,7 +282,8 @@ def main(args: Any) -> int:
             continue
         try:
             res = report_paper(claim, path, args.overrides, args.rerun, args.device,
-                               echo=lambda m: print(m, file=sys.stderr))
+                               echo=lambda m: print(m, file=sys.stderr),
+                               run_missing=not args.read_only)
         except SpecError as exc:
             for problem in exc.problems:
                 print(problem, file=sys.stderr)
@@ -292,6 +306,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", default="docs/reproductions.md", help="markdown file to write")
     p.add_argument("--figures", default=None, help="figure folder (default: OUT's figures/)")
     p.add_argument("--rerun", action="store_true", help="run again even if MLflow has runs")
+    p.add_argument("--read-only", action="store_true",
+                   help="run nothing: report what MLflow has (papers without runs: not run)")
     p.add_argument("--only", action="append", default=[], metavar="PAPER",
                    help="report only this paper (file stem; repeatable)")
     p.add_argument("--device", default="cpu", help="cpu (default: reproducible), cuda, auto")

@@ -71,3 +71,23 @@ def test_spec_rejects_a_field_its_filter_does_not_use() -> None:
     with pytest.raises(SpecError, match="alpha"):
         experiment(train={"grokfast": {"filter": "ma", "alpha": 0.9}})
     assert experiment(train={"grokfast": {}}).train.grokfast == GrokfastSpec(alpha=0.98, lamb=2.0)
+
+
+def test_grokfast_groks_in_fewer_steps_than_the_same_spec_without_it(mlflow_uri: str) -> None:
+    """A real run: x+y mod 31, minibatches of 64, Grokfast-MA (window 100, lamb 5). Measured
+    on this task: 0.99 test accuracy at step ~2250 with Grokfast, ~3100 without (Grokfast-EMA
+    at its default barely differs here; see docs/reproductions.md, lee2024). The baseline only
+    runs as far as Grokfast needed, and must not have got there."""
+    from grokspec.run import run_experiment
+
+    train = {"steps": 4000, "eval_every": 50, "batch_size": 64, "optimizer": {"lr": 2e-3},
+             "stop": {"test_acc": 0.99, "patience_evals": 1}}
+    fast = run_experiment(experiment(
+        train={**train, "grokfast": {"filter": "ma", "window": 100, "lamb": 5.0}},
+        analysis={"metrics": []},
+    ))
+    steps = fast.summary["test_fit_step"]
+    assert steps is not None and steps < 4000
+    base = run_experiment(experiment(train={**train, "steps": steps}, analysis={"metrics": []}))
+    assert base.summary["test_fit_step"] is None, (steps, base.summary["final"])
+    assert base.summary["final"]["test/acc"] < 0.99

@@ -23,27 +23,30 @@ FILES = sorted(PAPERS.glob("*.yaml"))
 
 #: Tiny versions: few steps, one or two sweep points. Overrides, as `--set` takes them.
 TINY: dict[str, list[str]] = {
-    "lee2024": ["train.steps=40", "train.eval_every=10"],
+    "lee2024": ["train.steps=20", "train.eval_every=10"],
     "power2022": [
-        "train.steps=40", "train.eval_every=10",
-        "sweep.grid={dataset.train_fraction: [0.5, 0.6], train.optimizer.weight_decay: [1.0]}",
+        "train.steps=20", "train.eval_every=10",
+        "sweep.grid={dataset.train_fraction: [0.5], train.optimizer.weight_decay: [1.0]}",
     ],
     "liu2022": [
-        "train.steps=30", "train.eval_every=10",
-        "sweep.grid={train.optimizer.lr: [1.0e-3, 1.0e-2], train.optimizer.weight_decay: [1.0]}",
+        "train.steps=20", "train.eval_every=10",
+        "sweep.grid={train.optimizer.lr: [1.0e-3], train.optimizer.weight_decay: [1.0]}",
     ],
-    "kumar2024": ["train.steps=30", "train.eval_every=10", "sweep.grid={learner.init_scale: [1.0, 2.0]}"],
-    "carvalho2025": ["train.steps=40", "train.eval_every=10"],
+    "kumar2024": ["train.steps=20", "train.eval_every=10", "sweep.grid={learner.init_scale: [2.0]}",
+                  "dataset.n_examples=300", "dataset.train_size=100"],
+    "carvalho2025": ["train.steps=20", "train.eval_every=10"],
     "miller2023": [
-        "train.steps=10", "sweep.variants.bnn_n40.train.steps=20",
-        "sweep.variants.bnn_n40.train.eval_every=10",
+        "train.steps=10", "dataset.n_examples=100", "dataset.train_size=40",
+        "learner.inducing_points=40", "sweep.variants.bnn_n40.train.steps=10",
+        "sweep.variants.bnn_n40.train.eval_every=5",
+        "sweep.variants.bnn_n40.dataset={n_bits: 40, n_examples: 100, train_size: 40}",
         "sweep.variants.bnn_n40.learner.width=32", "sweep.variants.bnn_n40.learner.samples=2",
     ],
     "fan2024": ["train.steps=20", "train.eval_every=10", "learner.width=32"],
-    "huang2024": ["train.steps=30", "train.eval_every=10", "sweep.grid={learner.width: [8, 64]}"],
-    "nanda2023": ["train.steps=30", "train.eval_every=10", "dataset.p=13", "learner.d_model=32",
+    "huang2024": ["train.steps=20", "train.eval_every=10", "sweep.grid={learner.width: [8]}"],
+    "nanda2023": ["train.steps=20", "train.eval_every=10", "dataset.p=13", "learner.d_model=32",
                   "learner.d_mlp=64"],
-    "li2025": ["train.steps=30", "train.eval_every=10", "dataset.p=13", "learner.d_model=32"],
+    "li2025": ["train.steps=20", "train.eval_every=10", "dataset.p=13", "learner.d_model=32"],
 }
 
 
@@ -71,6 +74,7 @@ def test_paper_runs_at_tiny_size_through_the_report(path: Path, mlflow_uri: str)
     assert res.ran and res.records
     assert all(r.status == "FINISHED" and r.history for r in res.records)
     assert res.verdict.label in ("reproduced", "partly", "not reproduced", "no data")
+    assert res.verdict.label != "not run"
     assert "raised" not in res.verdict.why, res.verdict.why  # the check ran on real runs
     # A second report reads the same runs back from MLflow by spec hash instead of rerunning.
     again, ran = collect(path, TINY[path.stem], echo=lambda m: None)
@@ -91,6 +95,9 @@ def test_report_command_writes_the_table(mlflow_uri: str, capsys: pytest.Capture
     assert "| [carvalho2025](#carvalho2025) |" in text
     assert Path("rep/figures/carvalho2025.png").exists()
     assert "carvalho2025:" in capsys.readouterr().err
+    # --read-only reports a paper without runs as not run, and runs nothing.
+    rc = main(["report", str(PAPERS / "huang2024.yaml"), "--out", "rep/r2.md", "--read-only"])
+    assert rc == 0 and "**not run**" in Path("rep/r2.md").read_text()
 
 
 #: Verdicts of the default-size runs in docs/reproductions.md (this machine, CPU, seed 0).

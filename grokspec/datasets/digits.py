@@ -21,6 +21,7 @@ import torch
 from pydantic import Field, field_validator
 
 from grokspec.datasets.base import Dataset, DatasetSpecBase, Pool, split_pool
+from grokspec.datasets.transforms import derived_generator
 from grokspec.specbase import StrictModel
 
 N_DIGITS = 1797  # images in sklearn.datasets.load_digits
@@ -126,11 +127,13 @@ class DigitsSpec(DatasetSpecBase):
     def build_split(self, seed: int) -> Dataset:
         g = torch.Generator().manual_seed(seed)
         pool = self.build_pool(g)
+        # Clusters and patterns draw from their own streams: the split is the same with or
+        # without a distortion, so the two are comparable example by example.
         if self.distortion is not None:
-            pool.meta["subclass"] = self._clusters(pool, g)
+            pool.meta["subclass"] = self._clusters(pool, derived_generator(seed, "clusters"))
         ds = split_pool(pool, self.n_train_for(len(pool)), g)
         if self.distortion is not None:
-            ds.x_train = self._distort(ds, g)
+            ds.x_train = self._distort(ds, derived_generator(seed, "distortion"))
         if self.standardize:
             mean, std = ds.x_train.mean(0), ds.x_train.std(0)
             std = torch.where(std > 0, std, torch.ones_like(std))
