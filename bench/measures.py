@@ -4,8 +4,16 @@ The issue's budget: the measures a run gets by default cost at most 10% of its w
 the default evaluation interval (``train.eval_every: 100``). Each case is a full
 ``run_experiment`` (MLflow logging to a throw-away SQLite store included, as a user's run
 would), measures on (``analysis.metrics`` omitted: the learner's defaults) and off
-(``analysis.metrics: []``), interleaved on/off/on/off so that load from other processes on a
-shared machine hits both alike; the table reports the median of each.
+(``analysis.metrics: []``), interleaved on/off/on/off.
+
+Three numbers per case, because on a shared machine wall time is noisy:
+
+- ``cpu on/off``: process CPU time with measures on over off (median over repeats; with one
+  torch thread this is the wall time an idle machine would see);
+- ``wall on/off``: the same for wall time;
+- ``share``: time spent *inside* the measures (timed around each call, in the "on" run)
+  over the rest of that run: the overhead measured within one process under one load, the
+  most robust of the three. The per-measure split is printed below the table.
 
     python bench/measures.py                   # mlp + transformer, p=97, 1000 steps
     python bench/measures.py --steps 300 --repeats 1 --cases mlp
@@ -17,14 +25,45 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
+import grokspec.run
 from grokspec.loading import validate_data
+from grokspec.metrics.measures import build_measures
 from grokspec.metrics.spec import resolve_measures
 from grokspec.run import run_experiment
+
+#: seconds spent inside each measure during the current run (filled by the timing wrapper)
+SPENT: dict[str, float] = defaultdict(float)
+
+
+def _timed(fn: Any, name: str) -> Any:
+    def wrapped(*args: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            SPENT[name] += time.perf_counter() - t
+
+    return wrapped
+
+
+def timed_build_measures(experiment: Any, dataset: Any, device: Any) -> Any:
+    """build_measures, with every measure and monitor timed into SPENT."""
+    measures, monitors = build_measures(experiment, dataset, device)
+    names = [m for m in resolve_measures(experiment.analysis, experiment.learner,
+                                         experiment.dataset) if m != "early_warning"]
+    return (
+        [_timed(m, n) for m, n in zip(measures, names, strict=True)],
+        [_timed(m, "early_warning") for m in monitors],
+    )
+
+
+grokspec.run.build_measures = timed_build_measures  # type: ignore[assignment]
 
 CASES: dict[str, dict[str, Any]] = {
     # specs/quickstart.yaml's model (one-hot quadratic MLP, width 512, 150k parameters).
@@ -49,11 +88,13 @@ def spec(case: str, p: int, steps: int, metrics: list[str] | None, uri: str) -> 
     )
 
 
-def timed_run(experiment: Any) -> float:
-    t = time.perf_counter()
+def timed_run(experiment: Any) -> tuple[float, float, float]:
+    """(wall seconds, process CPU seconds, seconds inside measures) of one full run."""
+    SPENT.clear()
+    w, c = time.perf_counter(), time.process_time()
     result = run_experiment(experiment, device="cpu")
     assert result.status == "FINISHED", result.reason
-    return time.perf_counter() - t
+    return time.perf_counter() - w, time.process_time() - c, sum(SPENT.values())
 
 
 def main() -> None:
@@ -62,30 +103,38 @@ def main() -> None:
     ap.add_argument("--p", type=int, default=97)
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    rows = []
+    rows, splits = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         uri = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
         timed_run(spec(args.cases[0], 11, 10, [], uri))  # create the store, warm imports
         for case in args.cases:
             on_spec = spec(case, args.p, args.steps, None, uri)
             off_spec = spec(case, args.p, args.steps, [], uri)
-            on, off = [], []
+            on, off, shares = [], [], []
             for _ in range(args.repeats):
                 on.append(timed_run(on_spec))
+                splits[case] = dict(SPENT)
+                shares.append(on[-1][2] / (on[-1][0] - on[-1][2]))
                 off.append(timed_run(off_spec))
-            t_on, t_off = statistics.median(on), statistics.median(off)
+            med = lambda runs, i: statistics.median(r[i] for r in runs)  # noqa: E731
             chosen = resolve_measures(on_spec.analysis, on_spec.learner, on_spec.dataset)
-            rows.append((case, ",".join(chosen), t_off, t_on, t_on / t_off))
+            rows.append((case, med(off, 0), med(on, 0), med(off, 1), med(on, 1),
+                         statistics.median(shares), ",".join(chosen)))
     print(
         f"\np={args.p}, {args.steps} steps, eval_every=100 (default), "
-        f"{args.repeats} repeat(s), {args.threads} thread(s); median wall seconds"
+        f"{args.repeats} repeat(s), {args.threads} torch thread(s); medians"
     )
-    print(f"{'case':<12} {'off (s)':>8} {'on (s)':>8} {'on/off':>7}  default measures")
-    for case, chosen, t_off, t_on, ratio in rows:
-        print(f"{case:<12} {t_off:>8.1f} {t_on:>8.1f} {ratio:>7.3f}  {chosen}")
+    print(f"{'case':<12} {'wall off':>8} {'wall on':>8} {'wall on/off':>11} {'cpu on/off':>10} "
+          f"{'share':>6}  default measures")
+    for case, w_off, w_on, c_off, c_on, share, chosen in rows:
+        print(f"{case:<12} {w_off:>8.1f} {w_on:>8.1f} {w_on / w_off:>11.3f} "
+              f"{c_on / c_off:>10.3f} {share:>6.1%}  {chosen}")
+    print("\nseconds inside each measure (last 'on' run):")
+    for case, split in splits.items():
+        print(f"  {case}: " + ", ".join(f"{k} {v:.2f}" for k, v in split.items()))
 
 
 if __name__ == "__main__":

@@ -209,6 +209,9 @@ def render(results: Sequence[PaperResult], out: Path, figures: Path, command: st
             "",
             f"**Claim.** {c.claim}",
             "",
+            f"**Setting.** {_setting(res)} Spec: `{_rel(res.spec_path, Path.cwd())}` (its header "
+            "says what differs from the paper and why).",
+            "",
             f"**Rule.** {c.rule}",
             "",
             f"**Verdict: {v.label}.** {v.why}",
@@ -230,6 +233,18 @@ def render(results: Sequence[PaperResult], out: Path, figures: Path, command: st
     text = "\n".join(lines) + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
+    return text
+
+
+def _setting(res: PaperResult) -> str:
+    try:
+        tgts, sweep = targets(res.spec_path, ())
+    except Exception:  # noqa: BLE001 - the report still renders without it
+        return ""
+    e = tgts[0].experiment
+    text = f"{e.description}." if e.description else ""
+    if sweep is not None:
+        text += f" Sweep of {len(tgts)} points over {', '.join(sweep.axes)}."
     return text
 
 
@@ -289,6 +304,11 @@ def main(args: Any) -> int:
                 print(problem, file=sys.stderr)
             status = 2
             continue
+        except KeyboardInterrupt:
+            print(f"\ninterrupted in {path.name}: its runs are marked KILLED; the report is "
+                  "written for the papers before it", file=sys.stderr)
+            status = 130
+            break
         print(f"{claim.paper}: {res.verdict.label} ({len(res.records)} runs, "
               f"{_dur(res.wall_s)})", file=sys.stderr)
         results.append(res)

@@ -89,9 +89,11 @@ def run_seed_batch(
     outcomes: list[Outcome | None] = [None] * len(experiments)
 
     def member(i: int) -> None:
+        batch.begin_setup(i)
         try:
             outcomes[i] = run_one(experiments[i], Task([], parent_run_id, device), batch.member(i))
         finally:
+            batch.end_setup(i)
             batch.leave(i)  # a member that failed before training must not hold the batch up
 
     threads = [threading.Thread(target=member, args=(i,), daemon=True) for i in range(batch.n)]
@@ -116,10 +118,11 @@ class _Member:
         self.batch, self.i = batch, i
 
     def run(self, ctx: RunContext) -> None:
+        self.batch.end_setup(self.i)  # the run exists: the next seed may create its own
         self.batch.join(self.i, ctx)
         self.batch.done[self.i].wait()
-        # run_experiment now writes this seed's artifacts: matplotlib is not thread-safe, so
-        # the seeds' runs finish one at a time (the lock is released in SeedBatch.leave).
+        # run_experiment now writes this seed's artifacts: matplotlib is not thread-safe (and
+        # see `setup`), so the seeds' runs finish one at a time (released in SeedBatch.leave).
         self.batch.finishing.acquire()
         self.batch.holding[self.i] = True
         if self.batch.errors[self.i] is not None:
@@ -136,11 +139,24 @@ class SeedBatch:
         self.errors: list[BaseException | None] = [None] * n
         self.done = [threading.Event() for _ in range(n)]
         self.cond = threading.Condition()
+        # One seed at a time creates its MLflow run, and one at a time finishes it: 16 runs
+        # opening at once exhaust the SQLite store's connection pool (QueuePool timeout).
+        self.setup = threading.Lock()
+        self.in_setup = [False] * n
         self.finishing = threading.Lock()
         self.holding = [False] * n
 
     def member(self, i: int) -> _Member:
         return _Member(self, i)
+
+    def begin_setup(self, i: int) -> None:
+        self.setup.acquire()
+        self.in_setup[i] = True
+
+    def end_setup(self, i: int) -> None:
+        if self.in_setup[i]:
+            self.in_setup[i] = False
+            self.setup.release()
 
     def join(self, i: int, ctx: RunContext) -> None:
         with self.cond:

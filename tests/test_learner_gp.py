@@ -117,3 +117,15 @@ def test_miller_gp_sine_spec_smoke(client) -> None:
 
 def test_miller_gp_parity_spec_smoke(client) -> None:
     smoke_spec("miller_gp_parity.yaml")
+
+
+def test_gp_memory_is_checked_on_the_built_dataset_before_any_run(client) -> None:
+    """Digits' 10 classes are only known once built: validation assumes 2, the check on the
+    built dataset (10 latent functions) rejects before an MLflow run exists."""
+    data = {"dataset": {"kind": "digits", "train_size": 1000},
+            "learner": {"kind": "gp", "inducing_points": 1000, "memory_budget_gb": 0.2},
+            "train": {"optimizer": ADAM, "batch_size": 64}}
+    exp = experiment(data)  # 2 latents: ~0.05 GiB, within budget
+    with pytest.raises(ValueError, match="memory_budget_gb"):
+        run_experiment(exp, device="cpu")
+    assert not client.search_runs([e.experiment_id for e in client.search_experiments()])

@@ -46,7 +46,9 @@ if TYPE_CHECKING:
 
 
 class BayesianMLPSpec(LearnerSpecBase):
-    """Bayes-by-backprop MLP: ``depth`` hidden layers of ``width`` mean-field Gaussian units."""
+    """Bayes-by-backprop MLP (Miller et al. 2023): ``depth`` hidden layers of ``width`` units,
+    mean-field Gaussian weights, trained on the ELBO. Token inputs are read as concatenated
+    one-hot codes."""
 
     kind: Literal["bayesian_mlp"] = "bayesian_mlp"
     depth: int = Field(default=1, ge=1, le=16, description="Number of hidden layers.")

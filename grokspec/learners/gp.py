@@ -33,6 +33,8 @@ the whole training set: negative log marginal likelihood or negative ELBO),
 dimensions (else ``gp/lengthscale/{min,median,max}``).
 
 Token inputs are one-hot encoded and concatenated (:mod:`grokspec.learners.encoding`).
+``train.optimizer`` drives the hyperparameters; its weight decay would act on gpytorch's raw
+(unconstrained) parameters, so the GP specs set it to 0, as Miller et al. train plain Adam.
 Numerics: float64 by default, Cholesky always (never CG/Lanczos, so results are exact and
 deterministic), jitter ``jitter`` on every Cholesky, noise bounded below by ``min_noise``.
 """
@@ -64,7 +66,8 @@ PREDICT_ROWS = 1024  # rows per posterior prediction: bounds the cross-covarianc
 
 
 class GPSpec(LearnerSpecBase):
-    """Gaussian process: exact GP regression, or variational GP classification."""
+    """Gaussian process (Miller et al. 2023): exact GP regression, or sparse variational GP
+    classification. Token inputs are read as concatenated one-hot codes of the tokens."""
 
     kind: Literal["gp"] = "gp"
     default_runner: ClassVar[str] = "gaussian_process"
@@ -147,23 +150,23 @@ class GPSpec(LearnerSpecBase):
         rows = n_train if batch == "full" else min(int(batch), n_train)
         return item * latents * 3 * (m * m + m * max(rows, PREDICT_ROWS))
 
-    def _check_memory(
+    def _memory_problem(
         self, task: str, n_train: int, n_classes: int | None, batch: int | str
-    ) -> None:
+    ) -> str | None:
         need = self.memory_bytes(task, n_train, n_classes, batch) / 2**30
-        if need > self.memory_budget_gb:
-            advice = (
-                "use fewer training examples (dataset.train_size) or float32"
-                if task == "regression"
-                else "lower learner.inducing_points, set train.batch_size, or use fewer "
-                "training examples"
-            )
-            raise field_error(
-                "learner.memory_budget_gb",
-                f"the GP needs an estimated {need:.1f} GiB of kernel memory for {n_train} "
-                f"training examples, over memory_budget_gb={self.memory_budget_gb}: {advice} "
-                "(or raise memory_budget_gb if the machine has the memory)",
-            )
+        if need <= self.memory_budget_gb:
+            return None
+        advice = (
+            "use fewer training examples (dataset.train_size) or float32"
+            if task == "regression"
+            else "lower learner.inducing_points, set train.batch_size, or use fewer "
+            "training examples"
+        )
+        return (
+            f"the GP needs an estimated {need:.1f} GiB of kernel memory for {n_train} "
+            f"training examples, over memory_budget_gb={self.memory_budget_gb}: {advice} "
+            "(or raise memory_budget_gb if the machine has the memory)"
+        )
 
     def check_experiment(self, experiment: Experiment) -> None:
         ds, train = experiment.dataset, experiment.train
@@ -181,8 +184,13 @@ class GPSpec(LearnerSpecBase):
             )
         pool = ds.pool_size()
         if pool is not None:  # sizes known without building: check memory now
+            # Classes are known before building for modular data; otherwise the estimate
+            # assumes two and the runner repeats the check on the built dataset.
             n_classes = getattr(ds, "p", None) if ds.kind == "modular" else None
-            self._check_memory(ds.task, ds.n_train_for(pool), n_classes, train.batch_size)
+            problem = self._memory_problem(ds.task, ds.n_train_for(pool), n_classes,
+                                           train.batch_size)
+            if problem:
+                raise field_error("learner.memory_budget_gb", problem)
 
     def check_dataset(self, dataset: Dataset) -> None:
         if dataset.task == "regression" and dataset.y_train.ndim != 1:
@@ -190,10 +198,17 @@ class GPSpec(LearnerSpecBase):
                 "the GP regresses one target per example; this dataset has "
                 f"{tuple(dataset.y_train.shape[1:])} targets per example (use kind: linear or mlp)"
             )
+        # Before any run is opened: what cannot fit even one row per step (the runner checks
+        # the spec's batch size on top, see check_memory).
+        problem = self._memory_problem(dataset.task, dataset.n_train, dataset.n_classes, 1)
+        if problem:
+            raise ValueError(problem)
 
     def check_memory(self, dataset: Dataset, batch: int | str) -> None:
         """The memory check on the built dataset (exact sizes; run before training)."""
-        self._check_memory(dataset.task, dataset.n_train, dataset.n_classes, batch)
+        problem = self._memory_problem(dataset.task, dataset.n_train, dataset.n_classes, batch)
+        if problem:
+            raise ValueError(problem)
 
     def build(self, dataset: Dataset) -> nn.Module:
         self.check_dataset(dataset)

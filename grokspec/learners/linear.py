@@ -31,7 +31,8 @@ from grokspec.learners.encoding import encode, feature_dim, output_dim, vocab_of
 
 
 class LinearSpec(LearnerSpecBase):
-    """A linear map from (encoded) inputs to outputs: regression or logistic regression."""
+    """A linear map from inputs to outputs (Levi et al. 2023): regression, or logistic
+    regression for classes. Token inputs are read as concatenated one-hot codes."""
 
     kind: Literal["linear"] = "linear"
     bias: bool = Field(default=True, description="Learn an intercept per output.")
