@@ -281,8 +281,8 @@ CLAIMS: dict[str, Claim] = {
         "Per subclass, the first step its test accuracy reaches 0.9. Reproduced when (1) "
         "every dense subclass reaches 0.9, (2) the sparse subclasses' median step is at "
         "least 3x the dense ones', and (3) no removed subclass reaches 0.9 by the end.",
-        "`--set dataset.dim=256 --set dataset.train_size=4000 --set learner.width=1024 "
-        "--set train.steps=50000` (the paper's exact sizes are not public).",
+        "`--set dataset.train_size=4000 --set learner.width=1024 --set train.steps=20000` "
+        "(the paper's exact sizes are not public).",
         check_carvalho,
     ),
     "miller2023": Claim(
@@ -308,7 +308,8 @@ CLAIMS: dict[str, Claim] = {
         "(2) in a majority of the runs that fit train before test, the NTK alignment at the "
         "test fit exceeds its value at the train fit by > 0.05 and the parameters have moved "
         "further.",
-        "`--set 'sweep.grid={learner.init_scale: [0.5, 1, 2, 3, 4]}' --set train.steps=20000`.",
+        "`--set 'sweep.grid={learner.init_scale: [0.25, 0.5, 1, 2, 4]}' "
+        "--set train.steps=40000`.",
         check_kumar,
     ),
     "liu2022": Claim(

@@ -197,7 +197,8 @@ def render(results: Sequence[PaperResult], out: Path, figures: Path, command: st
         spec = _rel(res.spec_path, out.parent)
         lines.append(
             f"| [{res.claim.paper}](#{res.claim.paper}) | **{res.verdict.label}** | "
-            f"{len(res.records)} | {_dur(res.wall_s)} | [{res.spec_path.name}]({spec}) |"
+            f"{len(res.records)} | {_dur(res.wall_s) if res.records else '-'} | "
+            f"[{res.spec_path.name}]({spec}) |"
         )
     for res in results:
         c, v = res.claim, res.verdict
@@ -283,9 +284,12 @@ def spec_files(paths: Sequence[str]) -> list[Path]:
 
 def main(args: Any) -> int:
     """The ``grokspec report`` subcommand (argparse namespace from :mod:`grokspec.cli`)."""
+    import os
+
     from grokspec.claims import CLAIMS
     from grokspec.loading import SpecError
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one per run
     results, status = [], 0
     out = Path(args.out)
     for path in spec_files(args.paths):

@@ -99,7 +99,10 @@ class DistortionSpec(StrictModel):
 
 
 class DigitsSpec(DatasetSpecBase):
-    """The 8x8 digits: 64 pixel features in [0, 1], 10 classes; the pool is all 1797 images."""
+    """The 8x8 digits: 64 pixel features in [0, 1], 10 classes; the pool is all 1797 images.
+
+    Default training set: train_size 500 (the rest, 1297 images, is the test set).
+    """
 
     kind: Literal["digits"] = "digits"
     default_train_size: ClassVar[int | None] = 500

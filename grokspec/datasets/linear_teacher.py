@@ -20,7 +20,10 @@ from grokspec.datasets.base import CLEAN_TARGET, Pool, RegressionSpecBase
 
 
 class LinearTeacherSpec(RegressionSpecBase):
-    """Regression on Gaussian inputs with a random linear teacher."""
+    """Regression on Gaussian inputs with a random linear teacher.
+
+    Default training set: train_size 200 of the n_examples pool (d / n_train = 0.5).
+    """
 
     kind: Literal["linear_teacher"] = "linear_teacher"
     default_train_size: ClassVar[int | None] = 200

@@ -21,7 +21,10 @@ from grokspec.specbase import field_error
 
 
 class RegressionSineSpec(RegressionSpecBase):
-    """x ~ U(low, high), y = sin(frequency x) + noise; 1-d features (plus spurious dims)."""
+    """x ~ U(low, high), y = sin(frequency x) + noise; 1-d features (plus spurious dims).
+
+    Default training set: train_size 100 of the n_examples pool.
+    """
 
     kind: Literal["regression_sine"] = "regression_sine"
     default_train_size: ClassVar[int | None] = 100

@@ -22,7 +22,10 @@ from grokspec.datasets.base import CLEAN_TARGET, Pool, RegressionSpecBase
 
 
 class TeacherSpec(RegressionSpecBase):
-    """Regression on x ~ N(0, I_dim) with a fixed random teacher drawn from the seed."""
+    """Regression on x ~ N(0, I_dim) with a fixed random teacher drawn from the seed.
+
+    Default training set: train_size 550 of the n_examples pool (Kumar et al.).
+    """
 
     kind: Literal["teacher"] = "teacher"
     default_train_size: ClassVar[int | None] = 550
