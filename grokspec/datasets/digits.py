@@ -49,30 +49,36 @@ def _digits() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(pixels) / 16.0, torch.from_numpy(labels)
 
 
-def _sq_dist(x: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
-    """Squared distances (rows x centers); plain matmul, much cheaper than cdist at this size."""
-    return (x * x).sum(1, keepdim=True) - 2 * x @ centers.T + (centers * centers).sum(1)
+def _sq_dist(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Squared distances (rows x centers)."""
+    return (x * x).sum(1, keepdims=True) - 2 * x @ centers.T + (centers * centers).sum(1)
 
 
 def kmeans(x: torch.Tensor, k: int, g: torch.Generator, iters: int = 25) -> torch.Tensor:
-    """Cluster ids of the rows of ``x``: Lloyd's algorithm from a k-means++ start (seeded)."""
-    k = min(k, x.shape[0])
-    centers = x[torch.randint(0, x.shape[0], (1,), generator=g)]
+    """Cluster ids of the rows of ``x``: Lloyd's algorithm from a k-means++ start (seeded).
+
+    The loop runs in numpy: a few hundred tiny operations, which torch's intra-op threads
+    slow down by orders of magnitude on a busy machine. Random choices come from ``g``.
+    """
+    xs = x.numpy().astype(np.float64)
+    k = min(k, xs.shape[0])
+    first = int(torch.randint(0, xs.shape[0], (1,), generator=g))
+    centers = xs[[first]]
     for _ in range(1, k):
-        d2 = _sq_dist(x, centers).min(1).values.clamp(min=0)
-        probs = d2 / d2.sum() if float(d2.sum()) > 0 else torch.ones_like(d2) / len(d2)
-        centers = torch.cat([centers, x[torch.multinomial(probs, 1, generator=g)]])
-    ids = _sq_dist(x, centers).argmin(1)
+        d2 = np.clip(_sq_dist(xs, centers).min(1), 0, None)
+        probs = torch.from_numpy(d2 / d2.sum() if d2.sum() > 0 else np.ones_like(d2))
+        pick = int(torch.multinomial(probs, 1, generator=g))
+        centers = np.concatenate([centers, xs[[pick]]])
+    ids = _sq_dist(xs, centers).argmin(1)
     for _ in range(iters):
         for j in range(k):
-            members = x[ids == j]
-            if members.shape[0]:
-                centers[j] = members.mean(0)
-        new = _sq_dist(x, centers).argmin(1)
-        if torch.equal(new, ids):
+            if (ids == j).any():
+                centers[j] = xs[ids == j].mean(0)
+        new = _sq_dist(xs, centers).argmin(1)
+        if np.array_equal(new, ids):
             break
         ids = new
-    return ids
+    return torch.from_numpy(ids).long()
 
 
 class DistortionSpec(StrictModel):
@@ -99,7 +105,8 @@ class DistortionSpec(StrictModel):
 
 
 class DigitsSpec(DatasetSpecBase):
-    """The 8x8 digits: 64 pixel features in [0, 1], 10 classes; the pool is all 1797 images.
+    """Real data offline: scikit-learn's 8x8 digits, 64 pixel features in [0, 1], 10 classes;
+    the pool is all 1797 images. Optional Carvalho et al.-style per-cluster distortion.
 
     Default training set: train_size 500 (the rest, 1297 images, is the test set).
     """

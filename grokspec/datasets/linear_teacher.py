@@ -20,7 +20,8 @@ from grokspec.datasets.base import CLEAN_TARGET, Pool, RegressionSpecBase
 
 
 class LinearTeacherSpec(RegressionSpecBase):
-    """Regression on Gaussian inputs with a random linear teacher.
+    """Levi et al. 2023's solvable model: regression on x ~ N(0, I_dim) with a random linear
+    teacher, y = w . x / sqrt(dim) (+ noise).
 
     Default training set: train_size 200 of the n_examples pool (d / n_train = 0.5).
     """

@@ -34,7 +34,8 @@ def distinct_bit_strings(n_bits: int, count: int, g: torch.Generator) -> torch.T
 
 
 class ParitySpec(DatasetSpecBase):
-    """Binary classification: label = XOR of the `k` relevant bits of an `n_bits` string."""
+    """Sparse parity (Barak et al. 2022; Miller et al. 2023's concealed parity): binary
+    classification, label = XOR of the `k` relevant bits of an `n_bits` string."""
 
     kind: Literal["parity"] = "parity"
 

@@ -33,7 +33,8 @@ def composition_table(perms: torch.Tensor) -> torch.Tensor:
 
 
 class PermutationSpec(DatasetSpecBase):
-    """`a . b` over all pairs of permutations of `n` elements; the pool has (n!)^2 pairs."""
+    """Power et al. 2022's group composition: `a . b` (b applied first) over all pairs of
+    permutations of `n` elements, as tokens; the pool has (n!)^2 pairs."""
 
     kind: Literal["permutation"] = "permutation"
     input_kind: ClassVar[InputKind] = "tokens"

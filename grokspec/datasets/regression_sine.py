@@ -21,7 +21,8 @@ from grokspec.specbase import field_error
 
 
 class RegressionSineSpec(RegressionSpecBase):
-    """x ~ U(low, high), y = sin(frequency x) + noise; 1-d features (plus spurious dims).
+    """Miller et al. 2023's GP regression toy: x ~ U(low, high), y = sin(frequency x) +
+    noise; 1-d features (plus spurious dims); test targets are noise-free.
 
     Default training set: train_size 100 of the n_examples pool.
     """

@@ -38,7 +38,8 @@ def largest_remainder(total: int, weights: list[float]) -> list[int]:
 
 
 class SubclassSpec(DatasetSpecBase):
-    """`classes` classes in R^dim, each a mixture of `subclasses` Gaussian clusters.
+    """Carvalho et al. 2025: `classes` classes in R^dim, each a mixture of `subclasses`
+    Gaussian clusters, with per-subclass training weights (subclass imbalance).
 
     Training examples: `train_size` in total (default 400), split equally over the classes
     and, within a class, over its subclasses in proportion to `sampling`. Test examples:

@@ -22,7 +22,8 @@ from grokspec.datasets.base import CLEAN_TARGET, Pool, RegressionSpecBase
 
 
 class TeacherSpec(RegressionSpecBase):
-    """Regression on x ~ N(0, I_dim) with a fixed random teacher drawn from the seed.
+    """Kumar et al. 2024's polynomial teacher, or Omnigrok's random MLP teacher: regression
+    on x ~ N(0, I_dim) with a fixed random teacher drawn from the seed.
 
     Default training set: train_size 550 of the n_examples pool (Kumar et al.).
     """
