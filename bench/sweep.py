@@ -121,7 +121,9 @@ def _stacked_loss(base, data0, train, functional_call, loss_fn):  # noqa: ANN001
     return one
 
 
-def workers_row(points: int, steps: int, tmp: Path) -> tuple[str, float, float]:
+def workers_row(
+    points: int, steps: int, tmp: Path, threads: int | None
+) -> tuple[str, float, float]:
     spec = {**BASE, "train": {**BASE["train"], "steps": steps, "eval_every": 100},
             "sweep": {"grid": {"train.optimizer.weight_decay": {
                 "log_range": [0.1, 1.0, points]}}}}
@@ -130,7 +132,7 @@ def workers_row(points: int, steps: int, tmp: Path) -> tuple[str, float, float]:
     sweep = load_sweep(path)
     quiet = lambda m: None  # noqa: E731
     t0 = time.perf_counter()
-    one = run_sweep(sweep, SerialExecutor(), device="cpu", fresh=True, echo=quiet)
+    one = run_sweep(sweep, SerialExecutor(threads), device="cpu", fresh=True, echo=quiet)
     t_one = time.perf_counter() - t0
     t0 = time.perf_counter()
     two = run_sweep(sweep, ProcessExecutor(2), device="cpu", fresh=True, echo=quiet)
@@ -147,7 +149,12 @@ def main() -> None:
     ap.add_argument("--steps-full", type=int, default=150)
     ap.add_argument("--points", type=int, default=8)
     ap.add_argument("--steps-workers", type=int, default=1500)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads in this process (default: torch's). On a busy machine "
+                    "1 keeps OpenMP threads from thrashing and the ratios meaningful")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {os.cpu_count()} cores, torch threads "
           f"{torch.get_num_threads()}; load: {_load()}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -160,7 +167,7 @@ def main() -> None:
             rows += loop_rows(args.seeds, args.steps_minibatch, args.steps_full)
             rows += vmap_rows(args.seeds, args.steps_minibatch, args.steps_full)
         if args.only in (None, "workers"):
-            rows.append(workers_row(args.points, args.steps_workers, Path(tmp)))
+            rows.append(workers_row(args.points, args.steps_workers, Path(tmp), args.threads))
     print()
     print("| comparison | baseline (s) | faster side (s) | speed-up |")
     print("|---|---:|---:|---:|")

@@ -47,13 +47,17 @@ def check_power(records: list[RunRecord]) -> Verdict:
     frac_rhos = {
         wd: spearman([r.value("train_fraction") for r in rs], [censored(r.test_fit, r) for r in rs])
         for wd, rs in _by(records, "weight_decay").items()
+        if any(r.test_fit is not None for r in rs)
     }
     frac_ok = [rho is not None and rho <= -0.5 for rho in frac_rhos.values()]
     # Trend 2: at each train fraction, delay vs weight decay.
+    # A fraction where no run fit says nothing about the trend (every delay is only "longer
+    # than the run"): it is left out rather than ranked by its train-fit steps.
     wd_rhos = {
         f: spearman([r.value("weight_decay") for r in rs],
                     [censored(r.test_fit, r) - (r.train_fit or 0) for r in rs])
         for f, rs in _by(records, "train_fraction").items()
+        if any(r.test_fit is not None for r in rs)
     }
     wd_ok = [rho is not None and rho <= -0.5 for rho in wd_rhos.values()]
     label, why = verdict_from([
@@ -62,7 +66,7 @@ def check_power(records: list[RunRecord]) -> Verdict:
          f"{sum(frac_ok)} of {len(frac_ok)} weight decays (need a majority; rho "
          f"{ {k: _r(v) for k, v in frac_rhos.items()} })", sum(frac_ok) * 2 > len(frac_ok)),
         ("the delay falls with weight decay (Spearman <= -0.5) at "
-         f"{sum(wd_ok)} of {len(wd_ok)} train fractions (need a majority; rho "
+         f"{sum(wd_ok)} of {len(wd_ok)} train fractions where some run fit (need a majority; rho "
          f"{ {k: _r(v) for k, v in wd_rhos.items()} })", sum(wd_ok) * 2 > len(wd_ok)),
     ])
     fig = _step_grid(records, "train_fraction", "weight_decay", "Power et al.: steps to grok")
@@ -151,7 +155,8 @@ def check_kumar(records: list[RunRecord]) -> Verdict:
         if tr is not None and te is not None and te > tr and None not in (a0, a1, m0, m1):
             switch.append(a1 > a0 + 0.05 and m1 > m0)
     delays = [censored(r.test_fit, r) - (r.train_fit or 0) for r in rs]
-    rho = spearman([r.value("init_scale") for r in rs], delays)
+    informative = any(r.test_fit is not None for r in rs)  # all censored: no trend to read
+    rho = spearman([r.value("init_scale") for r in rs], delays) if informative else None
     label, why = verdict_from([
         (f"the delay grows with init scale (Spearman {_r(rho)} >= +0.5; never-grokked runs "
          "count as censored at their last step)", rho is not None and rho >= 0.5),
@@ -269,7 +274,8 @@ CLAIMS: dict[str, Claim] = {
         "weight decays the Spearman correlation between train fraction and the test-fit step "
         "(runs that never fit count as censored at their last step) is <= -0.5, and (3) at "
         "a majority of train fractions the Spearman correlation between weight decay and the "
-        "delay is <= -0.5. Some of the three: partly.",
+        "delay is <= -0.5 (a fraction or weight decay at which no run fit is left out of "
+        "(2)/(3): it carries no information on the trend). Some of the three: partly.",
         "see the header of specs/papers/power2022.yaml (p=97, 2-layer transformer, batch 512).",
         check_power,
     ),

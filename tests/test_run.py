@@ -60,7 +60,7 @@ def test_mlflow_run_has_params_metrics_artifacts_and_status(grokked) -> None:
     assert run.data.metrics[names.GROK_DELAY] == result.summary["delay"]
     assert run.data.metrics[names.GROK_TEST_FIT_STEP] == result.summary["test_fit_step"]
     arts = {a.path for a in client.list_artifacts(result.run_id)}
-    assert arts == {"spec.yaml", "history.csv", "summary.json", "curves.png"}
+    assert arts == {"spec.yaml", "history.csv", "summary.json", "curves.png", "grok"}
     local = Path(client.download_artifacts(result.run_id, "summary.json"))
     assert json.loads(local.read_text())["delay"] == result.summary["delay"]
     spec = yaml.safe_load(Path(client.download_artifacts(result.run_id, "spec.yaml")).read_text())
