@@ -99,6 +99,7 @@ class Claim:
     rule: str  # the decision rule in words (the check implements exactly this)
     full_size: str  # the documented --set overrides for the paper's own size
     check: Callable[[list[RunRecord]], Verdict]
+    notes: str = ""  # history of the rule or the spec the reader should know (shown as is)
 
 
 def verdict_from(parts: Sequence[tuple[str, bool]]) -> tuple[VerdictLabel, str]:
@@ -133,7 +134,9 @@ def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
     cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
     sx = math.sqrt(sum((a - mx) ** 2 for a in rx))
     sy = math.sqrt(sum((b - my) ** 2 for b in ry))
-    return cov / (sx * sy) if sx and sy else None
+    # Rounded so that a rule's boundary (e.g. <= -0.5) is met by a correlation that is
+    # exactly -0.5 in ranks, not missed by float error (-0.49999999999999994).
+    return round(cov / (sx * sy), 9) if sx and sy else None
 
 
 def censored(step: int | None, rec: RunRecord) -> float:

@@ -278,6 +278,13 @@ CLAIMS: dict[str, Claim] = {
         "(2)/(3): it carries no information on the trend). Some of the three: partly.",
         "see the header of specs/papers/power2022.yaml (p=97, 2-layer transformer, batch 512).",
         check_power,
+        notes="The rule was corrected twice after the first read of these runs, both times "
+        "for implementation bugs and both times turning `partly` into `reproduced`: (a) a "
+        "train fraction at which no run fit (0.4) was ranked by its train-fit steps, which "
+        "is meaningless, and is now left out; (b) a rank correlation of exactly -0.5 (0.6) "
+        "failed `<= -0.5` by float error. The weight-decay trend is not monotone: weight "
+        "decay 3 groks later than 1 at fractions 0.5 and 0.6 (see the table); the verdict "
+        "rests on fraction 0.6 sitting exactly at the -0.5 boundary.",
     ),
     "carvalho2025": Claim(
         "carvalho2025",

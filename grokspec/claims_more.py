@@ -33,7 +33,7 @@ def check_lee(records: list[RunRecord]) -> Verdict:
         rows.append({"variant": r.variant, "grokfast": _gf(r),
                      f"first step test acc >= {thr}": s, "x fewer steps": ratio,
                      "train fit": r.train_fit, "steps run": r.summary.get("final_step"),
-                     "wall s": round(r.wall_s, 1)})
+                     "wall s": int(round(r.wall_s))})
         if r is not b:
             parts.append(f"{r.variant}: {'never' if s is None else s}"
                          + ("" if ratio is None else f" ({ratio:.2f}x)"))

@@ -223,6 +223,8 @@ def render(results: Sequence[PaperResult], out: Path, figures: Path, command: st
             lines.append("")
         if res.figure_path is not None:
             lines += [f"![{c.paper}]({_rel(res.figure_path, out.parent)})", ""]
+        if c.notes:
+            lines += [f"**Notes.** {c.notes}", ""]
         failed = [r.label for r in res.records if r.status != "FINISHED"]
         lines.append(
             f"Runs: {len(res.records)} ({'read back from MLflow' if not res.ran else 'run now'})"
