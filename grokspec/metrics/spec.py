@@ -150,10 +150,11 @@ class AnalysisSpec(StrictModel):
         "(an unbiased estimate of the trace NTK at 1/C of the cost for C outputs); 0: exact.",
     )
     ntk_every: int = Field(
-        default=5,
+        default=10,
         ge=1,
-        description="Take the NTK at every N-th evaluation only (its cost is ~n x m "
-        "backward passes; at 5 the default measures stay under ~10% of a run).",
+        description="Take the NTK at every N-th evaluation only (and at the first): it costs "
+        "~n x m backward passes of an n-batch, the dearest default measure; at 10 the "
+        "defaults stay under 10% of a run at eval_every 100 (bench/measures.py).",
     )
     ntk_max_params: int = Field(
         default=300_000,
