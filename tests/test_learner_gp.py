@@ -131,18 +131,23 @@ def test_gp_memory_is_checked_on_the_built_dataset_before_any_run(client) -> Non
     assert not client.search_runs([e.experiment_id for e in client.search_experiments()])
 
 
-def test_gp_survives_a_singular_kernel() -> None:
-    """Duplicated inputs and a huge lengthscale make K rank-one; with the noise at its floor
-    the default jitter and float64 still factorise it at every step."""
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_gp_survives_a_singular_kernel(task: str) -> None:
+    """Duplicated inputs and a huge lengthscale make the kernel matrix rank two (for the
+    classifier: K_zz of the inducing points, with no noise term); a spec with the default
+    numerics (float64, jitter, noise floor) still trains and evaluates at every step."""
     from grokspec.datasets.base import Dataset
     from grokspec.runner import RunContext, load_runner
 
-    exp = experiment({**sine(initial_lengthscale=10.0, initial_noise=1e-6),
-                      "train": {"optimizer": ADAM, "steps": 30, "eval_every": 10}})
-    x = torch.zeros(200, 1).repeat_interleave(1, 0)
+    base = sine(initial_lengthscale=10.0, initial_noise=1e-6) if task == "regression" else (
+        parity(initial_lengthscale=10.0))
+    exp = experiment({**base, "train": {"optimizer": ADAM, "steps": 30, "eval_every": 10}})
+    x = torch.zeros(200, 1)
     x[100:] = 1e-4  # two clusters of identical points
-    data = Dataset(x_train=x, y_train=torch.randn(200), x_test=x[:10], y_test=torch.zeros(10),
-                   task="regression", input_kind="features", info={"acc_tolerance": 0.1})
+    y = torch.randn(200) if task == "regression" else (torch.arange(200) % 2)
+    data = Dataset(x_train=x, y_train=y, x_test=x[:10], y_test=y[:10], task=task,
+                   input_kind="features", n_classes=None if task == "regression" else 2,
+                   info={"acc_tolerance": 0.1})
     ctx = RunContext(exp, data, torch.device("cpu"))
     load_runner("gaussian_process").run(ctx)
     assert [h["step"] for h in ctx.history] == [0, 10, 20, 30]
