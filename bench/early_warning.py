@@ -55,7 +55,16 @@ CASES: dict[str, tuple[str, list[str]]] = {
                                                "train.optimizer.weight_decay=0",
                                                "train.steps=4000"]),
 }
-LONG = {"modadd-transformer": ("modadd_transformer.yaml", ["train.steps=20000"])}
+_TF59 = ["dataset.p=59", "dataset.train_fraction=0.5", "learner.d_model=64", "learner.d_mlp=256",
+         "train.eval_every=50", "train.optimizer.warmup_steps=0"]
+LONG = {
+    "modadd-transformer": ("modadd_transformer.yaml", ["train.steps=20000"]),
+    # the slow test's run (groks at ~4150), and the same at lr 1e-3 (no grok within 6000)
+    "transformer-p59-lr3e-3": ("modadd_transformer.yaml",
+                               [*_TF59, "train.optimizer.lr=3e-3", "train.steps=4300"]),
+    "transformer-p59-lr1e-3": ("modadd_transformer.yaml",
+                               [*_TF59, "train.optimizer.lr=1e-3", "train.steps=6000"]),
+}
 
 
 def run_case(spec: str, overrides: list[str]) -> tuple[int | None, int | None, int, float]:
@@ -78,7 +87,7 @@ def run_case(spec: str, overrides: list[str]) -> tuple[int | None, int | None, i
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--long", action="store_true", help="include the 20k-step transformer")
+    ap.add_argument("--long", action="store_true", help="include the transformers (long)")
     ap.add_argument("--only", nargs="+", help="run only these cases")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()

@@ -13,11 +13,16 @@ Adam, AdamW and SGD update each element independently, so one torch optimizer ov
 tensors is the batched optimizer. Evaluation copies a seed's slice into a real module and
 runs the standard metrics on it. Differences are float rounding of batched matmuls only.
 
-When it pays (CPU, measured by bench/sweep.py): with minibatches the per-step overhead
-dominates and 16 seeds in one call run ~1.6x faster than one after another; at full batch
-the work is already large matmuls and vmap's batched kernels were *slower* (0.5-0.65x).
+When it pays (CPU, bench/sweep.py): at full batch the work is already large matmuls and
+vmap's batched kernels are *slower* (0.5-0.65x in the issue's measurement, 0.64-0.72x in
+bench/sweep.py's training-loop rows, one thread); with minibatches the per-step overhead is
+shared (the issue measured ~1.6x at batch 256; on the busy 2-core machine this was written
+on the loop-only ratio at 256 swung between 0.45x and 1.13x, i.e. no reliable gain). On a
+GPU, batching many small models is where vmap is expected to pay (not measured here: no GPU).
 ``vectorize: auto`` therefore batches on a GPU, or on CPU for minibatches up to
-:data:`AUTO_MAX_CPU_BATCH`. Models that draw randomness in their forward pass (dropout, the
+:data:`AUTO_MAX_CPU_BATCH`; everywhere else it runs the seeds one after another.
+
+Models that draw randomness in their forward pass (dropout, the
 Bayesian net's sampling) or add their own loss term cannot be batched this way: their seeds
 run one after another, with a note saying so.
 """

@@ -17,7 +17,7 @@ it decays in memorising runs too, so it is not used. The rule, stated exactly:
 
 A memorising run whose test loss creeps down slowly does not reach ``min_drop`` within one
 factor of ``window``; a run heading for a grok does. How well this holds is measured, not
-assumed: see :func:`evaluate_warning` and the numbers in the issue notes.
+assumed: ``bench/early_warning.py`` (lead times and false alarms, in docs/analytics.md).
 """
 
 from __future__ import annotations
