@@ -158,7 +158,7 @@ def _cell_summary(values: list[Any], metric: str) -> tuple[Any, str]:
     if not nums:
         return None, "never"
     med = statistics.median(nums)
-    return med, f"{med:.3g}" + (f"\n{len(nums)}/{len(values)}" if len(nums) < len(values) else "")
+    return med, f"{med:.4g}" + (f"\n{len(nums)}/{len(values)}" if len(nums) < len(values) else "")
 
 
 def _figure(cells: dict, xs: list, ys: list, x: str, y: str, metric: str, title: str) -> tuple:
