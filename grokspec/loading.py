@@ -126,13 +126,14 @@ def parse_override(text: str) -> tuple[Path_, Any]:
     """``train.optimizer.lr=1e-3`` -> (("train", "optimizer", "lr"), 0.001); value is YAML."""
     if "=" not in text:
         raise SpecError(
-            [Problem(Where(f"--set {text}"), "", "expected dotted.path=value, e.g. train.steps=500")]
+            [Problem(Where(f"--set {text}"), "", "expected dotted.path=value, e.g. train.steps=5")]
         )
     key, raw = text.split("=", 1)
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
-        raise SpecError([Problem(Where(f"--set {text}"), key, f"value is not YAML: {exc}")]) from None
+        problem = Problem(Where(f"--set {text}"), key, f"value is not YAML: {exc}")
+        raise SpecError([problem]) from None
     return tuple(key.strip().split(".")), value
 
 
@@ -281,7 +282,9 @@ def validate_model(
         raise SpecError(problems) from None
 
 
-def load_data(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> tuple[dict, dict, dict]:
+def load_data(
+    path: str | Path, overrides: list[str] | tuple[str, ...] = ()
+) -> tuple[dict, dict, dict]:
     """Raw spec data with ``extends`` resolved and ``--set`` overrides applied, plus marks."""
     p = Path(path)
     if not p.exists():

@@ -169,7 +169,9 @@ def _finish_artifacts(
     tracker.log_files(files)
 
 
-def _safe_end(tracker: Tracker, experiment: Experiment, history: list, status: str, reason: str) -> None:
+def _safe_end(
+    tracker: Tracker, experiment: Experiment, history: list, status: str, reason: str
+) -> None:
     """Close the run with a reason even if logging the partial artifacts fails too."""
     try:
         _finish_artifacts(tracker, experiment, history)

@@ -11,7 +11,8 @@ from grokspec.spec import Experiment
 def deep_update(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in over.items():
-        out[k] = deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        nested = isinstance(v, dict) and isinstance(out.get(k), dict)
+        out[k] = deep_update(out[k], v) if nested else v
     return out
 
 

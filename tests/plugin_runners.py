@@ -17,7 +17,9 @@ class MajorityRunner:
         MajorityRunner.used += 1
         data = ctx.dataset
         label = torch.mode(data.y_train).values
-        acc = {s: float((getattr(data, f"y_{s}") == label).float().mean()) for s in ("train", "test")}
+        acc = {
+            s: float((getattr(data, f"y_{s}") == label).float().mean()) for s in ("train", "test")
+        }
         for step in (0, 1):
             ctx.on_eval(step, {names.TRAIN_ACC: acc["train"], names.TEST_ACC: acc["test"],
                                names.TRAIN_LOSS: 1.0, names.TEST_LOSS: 1.0,

@@ -30,23 +30,27 @@ def test_ratio_undefined_without_both_events_and_finite_at_step_zero() -> None:
 
 
 @pytest.mark.parametrize(
-    ("train_fit", "test_fit", "label"),
+    ("train_fit", "test_fit", "evals", "label"),
     [
-        (None, None, "confusion"),
-        (100, None, "memorization"),
-        (100, 200, "comprehension"),  # ratio 2 < 3
-        (100, 1000, "grokking"),  # ratio 10, delay 900
-        (25, 100, "comprehension"),  # ratio 4 but a delay of 75 < 100 steps
-        (None, 300, "comprehension"),  # generalises without fitting (label noise)
+        (None, None, None, "confusion"),
+        (100, None, None, "memorization"),
+        (100, 200, 4, "comprehension"),  # ratio 2 < 3
+        (100, 1000, 9, "grokking"),  # ratio 10 over 9 evaluations
+        (25, 100, 3, "comprehension"),  # ratio 4 but only 3 evaluations apart
+        (5, 55, 10, "grokking"),  # a GP evaluated every 5 steps: short in steps, not in evals
+        (None, 300, None, "comprehension"),  # generalises without fitting (label noise)
     ],
 )
-def test_phase_labels(train_fit: int | None, test_fit: int | None, label: str) -> None:
-    assert phase_label(train_fit, test_fit, grokking_min_ratio=3.0, grokking_min_delay=100) == label
+def test_phase_labels(
+    train_fit: int | None, test_fit: int | None, evals: int | None, label: str
+) -> None:
+    assert phase_label(train_fit, test_fit, 3.0, 4, evals) == label
 
 
 def test_phase_thresholds_are_spec_fields() -> None:
-    assert phase_label(100, 250, 2.0, 100) == "grokking"
-    assert phase_label(100, 250, 3.0, 100) == "comprehension"
+    assert phase_label(100, 250, 2.0, 4, 6) == "grokking"
+    assert phase_label(100, 250, 3.0, 4, 6) == "comprehension"
+    assert phase_label(100, 1000, 3.0, 10, 9) == "comprehension"
 
 
 def test_analyse_and_summary_metric_names() -> None:
@@ -54,7 +58,8 @@ def test_analyse_and_summary_metric_names() -> None:
         {"step": s, names.TRAIN_ACC: a, names.TEST_ACC: b, names.WARNING_SCORE: w}
         for s, a, b, w in zip(STEPS, TRAIN, TEST, [0, 0, 0.5, 1.0, 1.0, 0, 0], strict=True)
     ]
-    s = analyse(history, 0.99, AnalysisSpec(phase={"grokking_min_ratio": 2.0}))
+    phase = {"grokking_min_ratio": 2.0, "grokking_min_evals": 3}
+    s = analyse(history, 0.99, AnalysisSpec(phase=phase))
     assert s["phase"] == "grokking" and s["warning_step"] == 300 and s["warning_lead"] == 200
     m = summary_metrics(s)
     assert m[names.GROK_DELAY_RATIO] == 2.5

@@ -79,8 +79,8 @@ def test_same_seed_same_history(mlflow_uri: str) -> None:
 
 
 def test_divergence_marks_run_failed(client) -> None:
-    exp = experiment(train={"optimizer": {"kind": "sgd", "lr": 1e4, "weight_decay": 0.0}, "steps": 200,
-                            "eval_every": 50, "stop": None})
+    sgd = {"kind": "sgd", "lr": 1e4, "weight_decay": 0.0}
+    exp = experiment(train={"optimizer": sgd, "steps": 200, "eval_every": 50, "stop": None})
     result = run_experiment(exp)
     assert result.status == "FAILED" and result.reason.startswith("diverged at step")
     run = client.get_run(result.run_id)

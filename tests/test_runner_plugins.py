@@ -17,7 +17,8 @@ from tests.plugin_runners import MajorityRunner
 def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     dist = tmp_path / "site" / "grokspec_testplugin-0.1.dist-info"
     dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: grokspec-testplugin\nVersion: 0.1\n")
+    meta = "Metadata-Version: 2.1\nName: grokspec-testplugin\nVersion: 0.1\n"
+    (dist / "METADATA").write_text(meta)
     (dist / "entry_points.txt").write_text(
         "[grokspec.runners]\n"
         "majority = tests.plugin_runners:MajorityRunner\n"

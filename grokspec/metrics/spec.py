@@ -52,15 +52,17 @@ class PhaseSpec(StrictModel):
         default=3.0,
         ge=1.0,
         description="A run whose test accuracy fits is `grokking` when test_fit_step / "
-        "train_fit_step is at least this (and the delay at least grokking_min_delay), else "
+        "train_fit_step is at least this (and the delay spans grokking_min_evals), else "
         "`comprehension`. Runs whose train accuracy fits but test never does are "
         "`memorization`; runs whose train accuracy never fits are `confusion`.",
     )
-    grokking_min_delay: int = Field(
-        default=100,
-        ge=0,
-        description="Minimum test_fit_step - train_fit_step (steps) to call a run `grokking`; "
-        "keeps a fit at the first evaluations from reading as a large ratio.",
+    grokking_min_evals: int = Field(
+        default=4,
+        ge=1,
+        description="A `grokking` delay must also span at least this many evaluations "
+        "(after the train fit, up to the test fit): a fit at the first evaluations must not "
+        "read as a large ratio, whatever the step scale (a GP evaluated every 5 steps that "
+        "groks 50 steps after fitting is grokking).",
     )
 
 

@@ -32,9 +32,9 @@ def analyse(
     ev = grok_events(steps, train, test, threshold)
     at = events_at_thresholds(steps, train, test, analysis.extra_thresholds)
     ph = analysis.phase
-    phase = phase_label(
-        ev["train_fit_step"], ev["test_fit_step"], ph.grokking_min_ratio, ph.grokking_min_delay
-    )
+    tr, te = ev["train_fit_step"], ev["test_fit_step"]
+    between = sum(1 for s in steps if tr < s <= te) if tr is not None and te is not None else None
+    phase = phase_label(tr, te, ph.grokking_min_ratio, ph.grokking_min_evals, between)
     st = analysis.stages
     stages = detect_stages(steps, test, st.min_jump, st.window, st.smooth)
     warned = [h for h in history if names.WARNING_SCORE in h]
