@@ -128,3 +128,15 @@ def test_transformer_last_position_shortcut_is_exact() -> None:
     slow = TransformerSpec(**{**spec.model_dump(), "last_position_only": False}).build(ds)
     slow.load_state_dict(fast.state_dict())
     torch.testing.assert_close(fast(ds.x_test), slow(ds.x_test), rtol=1e-5, atol=1e-5)
+
+
+def test_mlp_one_hot_gather_equals_one_hot_matmul() -> None:
+    import torch.nn.functional as F
+
+    from grokspec.datasets.modular import ModularSpec
+    from grokspec.learners.mlp import MLPSpec
+
+    ds = ModularSpec(p=13).build(0)
+    model = MLPSpec(width=32, depth=2, activation="quadratic", dtype="float64").build(ds)
+    one_hot = F.one_hot(ds.x_train, 13).flatten(1).double()
+    torch.testing.assert_close(model(ds.x_train), model.net(one_hot), rtol=0, atol=1e-12)
