@@ -7,9 +7,11 @@ learner, not the tracking) for ``--steps`` steps with progress measures off, twi
 * ``with evals``: evaluating every ``train.eval_every`` steps as the spec does (what a user's
   run costs; for the GP and the Bayesian net an evaluation is a large share).
 
-Cases run interleaved ``--repeats`` times and the table reports the median, so that load from
-other processes on a shared machine hits all alike. A one-step warm-up run first pays the
-one-off imports (torch's optimizer import pulls in torch._dynamo, ~2 s).
+Cases run interleaved ``--repeats`` times and the table reports the median and, in brackets,
+the range, so that load from other processes on a shared machine hits all alike and shows.
+Where a spec's ``eval_every`` is not below ``--steps`` both columns run the same loop.
+A one-step warm-up run first pays the one-off imports (torch's optimizer import pulls in
+torch._dynamo, ~2 s).
 
     python bench/learners.py                         # all learners, 100 steps, CPU
     python bench/learners.py --steps 50 --cases gp-sine linear --device cuda
@@ -83,9 +85,13 @@ def main() -> None:
     print("| case | spec | what | steps/s (train) | steps/s (with evals) |")
     print("|---|---|---|---:|---:|")
     for case in args.cases:
-        train = statistics.median(results[(case, False)])
-        full = statistics.median(results[(case, True)])
-        print(f"| {case} | {CASES[case]} | {describe(CASES[case])} | {train:.1f} | {full:.1f} |")
+        cells = [cell(results[(case, evals)]) for evals in (False, True)]
+        print(f"| {case} | {CASES[case]} | {describe(CASES[case])} | {cells[0]} | {cells[1]} |")
+
+
+def cell(rates: list[float]) -> str:
+    """Median, and the range over repeats: ``128.2 (121.0-135.1)``."""
+    return f"{statistics.median(rates):.1f} ({min(rates):.1f}-{max(rates):.1f})"
 
 
 if __name__ == "__main__":
