@@ -1,0 +1,24 @@
+"""How the golden cases are launched (the one place that changes when the API moves)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from grokspec.loading import validate_data
+
+
+def run_plain(data: dict[str, Any]) -> list[str]:
+    from grokspec.run import run_experiment
+
+    result = run_experiment(validate_data(data), device="cpu")
+    assert result.status == "FINISHED", result.reason
+    return [result.run_id]
+
+
+def run_vectorized(data: dict[str, Any], seeds: list[int]) -> list[str]:
+    from grokspec.vectorized import run_seed_batch
+
+    exps = [validate_data({**data, "seed": s}) for s in seeds]
+    outcomes = run_seed_batch(exps, "cpu", None)
+    assert all(o.status == "FINISHED" for o in outcomes), [o.reason for o in outcomes]
+    return [o.run_id for o in outcomes]
