@@ -23,12 +23,12 @@ from pathlib import Path
 
 import torch
 
-from grokspec.loading import load_spec
 from grokspec.metrics import names
 from grokspec.metrics.events import grok_events
 from grokspec.metrics.measures import build_measures
 from grokspec.metrics.warning import evaluate_warning, first_warning_step
-from grokspec.runner import RunContext, load_runner, runner_name
+from grokspec.spec.loading import load_spec
+from grokspec.training.runner import RunContext, load_runner, runner_name
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 ONLY_WARNING = ["analysis.metrics=[early_warning]", "train.stop=null"]

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import torch
 
-from grokspec.loading import load_spec
-from grokspec.runner import RunContext, load_runner, runner_name
+from grokspec.spec.loading import load_spec
+from grokspec.training.runner import RunContext, load_runner, runner_name
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 

@@ -32,10 +32,10 @@ from typing import Any
 import torch
 
 import grokspec.run
-from grokspec.loading import validate_data
 from grokspec.metrics.measures import build_measures
 from grokspec.metrics.spec import resolve_measures
 from grokspec.run import run_experiment
+from grokspec.spec.loading import validate_data
 
 #: seconds spent inside each measure during the current run (filled by the timing wrapper)
 SPENT: dict[str, float] = defaultdict(float)

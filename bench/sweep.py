@@ -25,11 +25,11 @@ from pathlib import Path
 import torch
 import yaml
 
-from grokspec.executors import ProcessExecutor, SerialExecutor, Task, run_one
-from grokspec.loading import validate_data
-from grokspec.sweep import load_sweep
-from grokspec.sweeprun import run_sweep
-from grokspec.vectorized import run_seed_batch
+from grokspec.spec.loading import validate_data
+from grokspec.sweep.executors import ProcessExecutor, SerialExecutor, Task, run_one
+from grokspec.sweep.expand import load_sweep
+from grokspec.sweep.launch import run_sweep
+from grokspec.training.vectorized import run_seed_batch
 
 BASE = {
     "name": "bench-sweep",
@@ -84,7 +84,7 @@ def loop_rows(
 def _loops_once(seeds: int, bs: int | str, steps: int) -> tuple[float, float]:
     from torch.func import functional_call, stack_module_state, vmap
 
-    from grokspec.training import batches, build_optimizer, loss_fn
+    from grokspec.training.evaluation import batches, build_optimizer, loss_fn
 
     cpu = torch.device("cpu")
     exps = [experiment(s, bs, steps) for s in range(seeds)]

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from grokspec.runners.gradient import GradientRunner
 
-from grokspec.loading import load_spec
-from grokspec.runner import RunContext
-from grokspec.spec import Experiment
-from grokspec.tracking import Tracker
-from runners.gradient import GradientRunner
+from grokspec.spec.experiment import Experiment
+from grokspec.spec.loading import load_spec
+from grokspec.tracking.tracker import Tracker
+from grokspec.training.runner import RunContext
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,15 +17,15 @@ from typing import Any
 import yaml
 
 import grokspec
+from grokspec.analysis.plots import curves_figure, to_png
 from grokspec.metrics import names
 from grokspec.metrics.events import grok_events
 from grokspec.metrics.measures import build_measures
 from grokspec.metrics.summary import analyse, summary_metrics
-from grokspec.plots import curves_figure, to_png
-from grokspec.runner import Diverged, RunContext, Runner, load_runner, runner_name
-from grokspec.spec import Experiment, flatten
-from grokspec.tracking import Tracker, resolve_uri
-from grokspec.training import resolve_device
+from grokspec.spec.experiment import Experiment, flatten
+from grokspec.tracking.tracker import Tracker, resolve_uri
+from grokspec.training.evaluation import resolve_device
+from grokspec.training.runner import Diverged, RunContext, Runner, load_runner, runner_name
 
 
 @dataclass
@@ -104,7 +104,7 @@ def run_experiment(
 
     ``runner`` replaces the entry-point runner (the vectorized seed batch hands each seed's
     run its share of one batched loop); ``resume`` lets the runner continue from the
-    experiment's last checkpoint (see :mod:`grokspec.checkpoint`)."""
+    experiment's last checkpoint (see :mod:`grokspec.training.checkpoint`)."""
     dataset = experiment.dataset.build(experiment.seed)
     experiment.learner.check_dataset(dataset)
     runner = runner or load_runner(runner_name(experiment))

@@ -2,7 +2,7 @@
 
 One step is one optimizer update of the GP's hyperparameters (kernel, mean, noise) and, for
 the variational classifier, its variational parameters. Evaluation goes through the same
-:func:`grokspec.training.standard_metrics` as a network: the model's forward returns the
+:func:`grokspec.training.evaluation.standard_metrics` as a network: the model's forward returns the
 posterior predictive (see :mod:`grokspec.learners.gp` for what loss and weight norm mean for
 a GP), and its ``extra_metrics()`` adds ``gp/*`` (lengthscales, outputscale, noise, objective).
 """
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import torch
 
-from grokspec.checkpoint import Checkpointer
 from grokspec.learners.gp import GaussianProcess, GPSpec
-from grokspec.runner import RunContext
-from grokspec.training import batches, build_optimizer, standard_metrics
+from grokspec.training.checkpoint import Checkpointer
+from grokspec.training.evaluation import batches, build_optimizer, standard_metrics
+from grokspec.training.runner import RunContext
 
 
 class GaussianProcessRunner:

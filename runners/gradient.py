@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import torch
 
-from grokspec.checkpoint import Checkpointer
-from grokspec.grokfast import GradFilter
-from grokspec.runner import RunContext
-from grokspec.training import batches, build_optimizer, loss_fn, standard_metrics
+from grokspec.training.checkpoint import Checkpointer
+from grokspec.training.evaluation import batches, build_optimizer, loss_fn, standard_metrics
+from grokspec.training.grokfast import GradFilter
+from grokspec.training.runner import RunContext
 
 
 class GradientRunner:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from grokspec.loading import validate_data
+from grokspec.spec.loading import validate_data
 
 
 def run_plain(data: dict[str, Any]) -> list[str]:
@@ -16,7 +16,7 @@ def run_plain(data: dict[str, Any]) -> list[str]:
 
 
 def run_vectorized(data: dict[str, Any], seeds: list[int]) -> list[str]:
-    from grokspec.vectorized import run_seed_batch
+    from grokspec.training.vectorized import run_seed_batch
 
     exps = [validate_data({**data, "seed": s}) for s in seeds]
     outcomes = run_seed_batch(exps, "cpu", None)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from grokspec.loading import validate_data
-from grokspec.spec import Experiment
+from grokspec.spec.experiment import Experiment
+from grokspec.spec.loading import validate_data
 
 
 def deep_update(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from grokspec.loading import load_spec, validate_data
 from grokspec.metrics import names
 from grokspec.run import RunResult, run_experiment
-from grokspec.spec import Experiment
+from grokspec.spec.experiment import Experiment
+from grokspec.spec.loading import load_spec, validate_data
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 #: Seconds-long smoke settings for a shipped spec.

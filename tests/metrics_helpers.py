@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from grokspec.loading import validate_data
-from grokspec.spec import Experiment
+from grokspec.spec.experiment import Experiment
+from grokspec.spec.loading import validate_data
 from tests.helpers import TINY_GROK, deep_update
 
 TINY_TRANSFORMER: dict[str, Any] = {

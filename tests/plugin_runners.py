@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from grokspec.metrics import names
-from grokspec.runner import RunContext
+from grokspec.training.runner import RunContext
 
 
 class MajorityRunner:

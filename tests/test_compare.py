@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from grokspec.cli import main
-from grokspec.compare import compare, find_runs
+from grokspec.analysis.compare import compare, find_runs
+from grokspec.cli.main import main
 from grokspec.metrics import names
 
 SWEEP = """\

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from grokspec.metrics import names
-from grokspec.sweep import load_sweep
-from grokspec.sweeprun import run_sweep
+from grokspec.sweep.expand import load_sweep
+from grokspec.sweep.launch import run_sweep
 from tests.learner_checks import SPECS
 
 #: Smaller data for the smoke run where the spec's own is slow (the GP's 1000x1000 kernel).

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from grokspec.datasets.parity import ParitySpec, distinct_bit_strings
-from grokspec.loading import SpecError, load_spec
+from grokspec.spec.loading import SpecError, load_spec
 
 
 def test_labels_are_the_parity_of_the_relevant_bits() -> None:

@@ -10,7 +10,7 @@ import torch
 from grokspec.datasets import DigitsSpec, PermutationSpec
 from grokspec.datasets.digits import kmeans
 from grokspec.datasets.permutation import composition_table, permutations
-from grokspec.loading import SpecError, validate_data
+from grokspec.spec.loading import SpecError, validate_data
 
 
 def test_s5_composition_table_is_the_group() -> None:

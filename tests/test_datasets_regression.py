@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from grokspec.datasets import LinearTeacherSpec, RegressionSineSpec, TeacherSpec
-from grokspec.loading import SpecError, load_spec, validate_data
-from grokspec.training import accuracy
+from grokspec.spec.loading import SpecError, load_spec, validate_data
+from grokspec.training.evaluation import accuracy
 
 
 def test_polynomial_teacher_is_kumar_et_al() -> None:

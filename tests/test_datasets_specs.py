@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from grokspec.loading import load_spec
 from grokspec.run import run_experiment
-from grokspec.sweep import has_sweep, load_sweep
+from grokspec.spec.loading import load_spec
+from grokspec.sweep.expand import has_sweep, load_sweep
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 SHIPPED = [

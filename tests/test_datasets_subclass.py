@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from grokspec.datasets.subclass import SubclassSpec, largest_remainder
-from grokspec.loading import SpecError, load_spec, validate_data
 from grokspec.run import run_experiment
+from grokspec.spec.loading import SpecError, load_spec, validate_data
 from tests.helpers import TINY_GROK
 
 

@@ -20,8 +20,8 @@ from grokspec.datasets import (
     TeacherSpec,
 )
 from grokspec.datasets.base import Dataset
-from grokspec.loading import SpecError, load_spec
 from grokspec.metrics.subsets import TRAIN_ACC_CORRUPTED, subclass_accuracy, subset_metrics
+from grokspec.spec.loading import SpecError, load_spec
 
 #: Every family at its default size (the spec class with no arguments).
 FAMILIES = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grokspec.docs import spec_reference
+from grokspec.spec.reference import spec_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,7 +17,7 @@ def test_spec_reference_is_current() -> None:
 
 
 def test_every_field_is_documented() -> None:
-    from grokspec.spec import json_schema
+    from grokspec.spec.experiment import json_schema
 
     schema = json_schema()
     missing = [

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from grokspec.grokfast import GradFilter, GrokfastSpec
-from grokspec.loading import SpecError
+from grokspec.spec.loading import SpecError
+from grokspec.training.grokfast import GradFilter, GrokfastSpec
 from tests.helpers import experiment
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grokspec.loading import SpecError
 from grokspec.run import run_experiment
+from grokspec.spec.loading import SpecError
 from tests.learner_checks import assert_metric_contract, experiment, smoke_spec
 
 ADAM = {"kind": "adam", "lr": 3e-3, "weight_decay": 0.0}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grokspec.loading import SpecError
 from grokspec.run import run_experiment
+from grokspec.spec.loading import SpecError
 from tests.learner_checks import assert_metric_contract, experiment, smoke_spec
 
 ADAM = {"kind": "adam", "lr": 0.1, "weight_decay": 0.0}
@@ -137,7 +137,7 @@ def test_gp_survives_a_singular_kernel(task: str) -> None:
     classifier: K_zz of the inducing points, with no noise term); a spec with the default
     numerics (float64, jitter, noise floor) still trains and evaluates at every step."""
     from grokspec.datasets.base import Dataset
-    from grokspec.runner import RunContext, load_runner
+    from grokspec.training.runner import RunContext, load_runner
 
     base = sine(initial_lengthscale=10.0, initial_noise=1e-6) if task == "regression" else (
         parity(initial_lengthscale=10.0))

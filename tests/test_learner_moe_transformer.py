@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from grokspec.learners.transformer import Transformer, TransformerSpec
-from grokspec.loading import SpecError
 from grokspec.run import run_experiment
+from grokspec.spec.loading import SpecError
 from tests.learner_checks import assert_metric_contract, experiment, smoke_spec
 
 SMALL = {"kind": "moe_transformer", "d_model": 32, "heads": 2, "d_mlp": 32}

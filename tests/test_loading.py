@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from grokspec.cli import main
-from grokspec.loading import SpecError, load_spec
+from grokspec.cli.main import main
+from grokspec.spec.loading import SpecError, load_spec
 
 GOOD = """\
 name: ok

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from grokspec.runners.gradient import GradientRunner
 
 from grokspec.metrics import names
 from grokspec.metrics.events import grok_events
 from grokspec.metrics.measures import build_measures
 from grokspec.metrics.stages import detect_stages
-from grokspec.runner import RunContext
-from runners.gradient import GradientRunner
+from grokspec.training.runner import RunContext
 from tests.metrics_helpers import with_learner
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from grokspec.loading import SpecError, load_spec
 from grokspec.metrics import names
 from grokspec.metrics.measures import build_measures
 from grokspec.metrics.spec import resolve_measures
 from grokspec.run import run_experiment
+from grokspec.spec.loading import SpecError, load_spec
 from tests.helpers import experiment
 from tests.metrics_helpers import TINY_TRANSFORMER, with_learner
 
@@ -63,8 +63,9 @@ def test_measures_do_not_change_training() -> None:
     for key, metrics in (("on", None), ("off", [])):
         exp = experiment(train={"steps": 200, "stop": None}, analysis={"metrics": metrics})
         data = exp.dataset.build(exp.seed)
-        from grokspec.runner import RunContext
-        from runners.gradient import GradientRunner
+        from grokspec.runners.gradient import GradientRunner
+
+        from grokspec.training.runner import RunContext
 
         ctx = RunContext(exp, data, torch.device("cpu"))
         ctx.measures, ctx.monitors = build_measures(exp, data, torch.device("cpu"))

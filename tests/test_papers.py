@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from grokspec.claims import CLAIMS
-from grokspec.loading import load_spec
-from grokspec.report import collect, render, report_paper, spec_files
-from grokspec.sweep import has_sweep, load_sweep
+from grokspec.papers.claims import CLAIMS
+from grokspec.papers.report import collect, render, report_paper, spec_files
+from grokspec.spec.loading import load_spec
+from grokspec.sweep.expand import has_sweep, load_sweep
 
 PAPERS = Path(__file__).resolve().parent.parent / "specs" / "papers"
 FILES = sorted(PAPERS.glob("*.yaml"))
@@ -86,7 +86,7 @@ def test_paper_runs_at_tiny_size_through_the_report(path: Path, mlflow_uri: str)
 
 
 def test_report_command_writes_the_table(mlflow_uri: str, capsys: pytest.CaptureFixture) -> None:
-    from grokspec.cli import main
+    from grokspec.cli.main import main
 
     rc = main(["report", str(PAPERS / "carvalho2025.yaml"), "--out", "rep/r.md",
                *[f"--set={o}" for o in TINY["carvalho2025"]]])

@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from grokspec.cli import main
+from grokspec.cli.main import main
 from grokspec.metrics import names
 from grokspec.run import run_experiment
 from tests.helpers import TINY_GROK, experiment
@@ -89,7 +89,7 @@ def test_divergence_marks_run_failed(client) -> None:
 
 
 def test_crash_marks_run_failed_with_reason(client, monkeypatch: pytest.MonkeyPatch) -> None:
-    import runners.gradient as gradient
+    import grokspec.runners.gradient as gradient
 
     def boom(*args, **kwargs):
         raise RuntimeError("simulated crash")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from grokspec.run import run_experiment
-from grokspec.runner import available_runners, load_runner
+from grokspec.training.runner import available_runners, load_runner
 from tests.helpers import experiment
 from tests.plugin_runners import MajorityRunner
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from grokspec.loading import load_spec
-from grokspec.sweep import has_sweep, load_sweep
+from grokspec.spec.loading import load_spec
+from grokspec.sweep.expand import has_sweep, load_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted(ROOT.glob("specs/**/*.yaml"))

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grokspec.cli import main
-from grokspec.loading import SpecError
-from grokspec.spec import json_schema
-from grokspec.sweep import load_sweep
+from grokspec.cli.main import main
+from grokspec.spec.experiment import json_schema
+from grokspec.spec.loading import SpecError
+from grokspec.sweep.expand import load_sweep
 from tests.helpers import TINY_GROK
 
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 import yaml
 
-from grokspec.cli import main
-from grokspec.phase_diagram import phase_diagram
-from grokspec.sweep import load_sweep
-from grokspec.sweeprun import run_sweep
+from grokspec.analysis.phase_diagram import phase_diagram
+from grokspec.cli.main import main
+from grokspec.sweep.expand import load_sweep
+from grokspec.sweep.launch import run_sweep
 from tests.helpers import TINY_GROK
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from grokspec.checkpoint import checkpoint_path
 from grokspec.run import run_experiment
-from grokspec.runner import RunContext
+from grokspec.training.checkpoint import checkpoint_path
+from grokspec.training.runner import RunContext
 from tests.helpers import experiment
 
 

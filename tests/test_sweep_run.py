@@ -9,9 +9,9 @@ import pytest
 import torch
 import yaml
 
-from grokspec.executors import ProcessExecutor
-from grokspec.sweep import load_sweep
-from grokspec.sweeprun import run_sweep
+from grokspec.sweep.executors import ProcessExecutor
+from grokspec.sweep.expand import load_sweep
+from grokspec.sweep.launch import run_sweep
 from tests.helpers import TINY_GROK
 
 
@@ -112,7 +112,7 @@ def test_process_pool_runs_points_in_parallel_workers(tmp_path: Path, client) ->
 def test_cli_run_on_a_sweep_file_runs_the_sweep(
     tmp_path: Path, client, capsys: pytest.CaptureFixture  # noqa: ANN001
 ) -> None:
-    from grokspec.cli import main
+    from grokspec.cli.main import main
 
     path = write(tmp_path, {"seeds": 2})
     assert main(["run", str(path)]) == 0

@@ -9,11 +9,11 @@ import pytest
 import torch
 import yaml
 
-from grokspec.executors import Task, run_one
 from grokspec.metrics import names
-from grokspec.sweep import load_sweep
-from grokspec.sweeprun import plan_tasks, run_sweep
-from grokspec.vectorized import run_seed_batch
+from grokspec.sweep.executors import Task, run_one
+from grokspec.sweep.expand import load_sweep
+from grokspec.sweep.launch import plan_tasks, run_sweep
+from grokspec.training.vectorized import run_seed_batch
 from tests.helpers import TINY_GROK, experiment
 
 

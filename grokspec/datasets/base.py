@@ -18,7 +18,7 @@ import torch
 from pydantic import Field, model_validator
 
 from grokspec.datasets.transforms import SpuriousSpec, apply_transforms
-from grokspec.specbase import StrictModel, field_error
+from grokspec.spec.base import StrictModel, field_error
 
 Task = Literal["classification", "regression"]
 #: Pool metadata of a regression family with target noise: the noise-free target. The test

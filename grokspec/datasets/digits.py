@@ -22,7 +22,7 @@ from pydantic import Field, field_validator
 
 from grokspec.datasets.base import Dataset, DatasetSpecBase, Pool, split_pool
 from grokspec.datasets.transforms import derived_generator
-from grokspec.specbase import StrictModel
+from grokspec.spec.base import StrictModel
 
 N_DIGITS = 1797  # images in sklearn.datasets.load_digits
 

@@ -14,7 +14,7 @@ import torch
 from pydantic import Field, model_validator
 
 from grokspec.datasets.base import DatasetSpecBase, Pool
-from grokspec.specbase import field_error
+from grokspec.spec.base import field_error
 
 
 def distinct_bit_strings(n_bits: int, count: int, g: torch.Generator) -> torch.Tensor:

@@ -17,7 +17,7 @@ import torch
 from pydantic import Field, model_validator
 
 from grokspec.datasets.base import CLEAN_TARGET, Pool, RegressionSpecBase
-from grokspec.specbase import field_error
+from grokspec.spec.base import field_error
 
 
 class RegressionSineSpec(RegressionSpecBase):

@@ -20,7 +20,7 @@ import torch
 from pydantic import Field, model_validator
 
 from grokspec.datasets.base import Dataset, DatasetSpecBase
-from grokspec.specbase import field_error
+from grokspec.spec.base import field_error
 
 
 def largest_remainder(total: int, weights: list[float]) -> list[int]:

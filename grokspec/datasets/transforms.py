@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 import torch
 from pydantic import Field
 
-from grokspec.specbase import StrictModel
+from grokspec.spec.base import StrictModel
 
 if TYPE_CHECKING:  # base.py imports this module for SpuriousSpec
     from grokspec.datasets.base import Dataset

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from grokspec.specbase import StrictModel
+from grokspec.spec.base import StrictModel
 
 if TYPE_CHECKING:
     from torch import nn
 
     from grokspec.datasets.base import Dataset
-    from grokspec.spec import Experiment
+    from grokspec.spec.experiment import Experiment
 
 
 class LearnerSpecBase(StrictModel):
@@ -29,7 +29,7 @@ class LearnerSpecBase(StrictModel):
         """Raise ValueError with advice if this learner cannot consume ``dataset``."""
 
     def check_experiment(self, experiment: Experiment) -> None:
-        """Raise ValueError (or :func:`grokspec.specbase.field_error`) if this learner cannot
+        """Raise ValueError (or :func:`grokspec.spec.base.field_error`) if this learner cannot
         run under the rest of the experiment: the training settings, or the dataset's size
         where it is known before building (e.g. the GP's memory estimate). Called at
         validation, so a spec that cannot run is rejected before anything is built.

@@ -39,10 +39,10 @@ from grokspec.datasets.base import Dataset
 from grokspec.learners.base import LearnerSpecBase
 from grokspec.learners.encoding import encode, feature_dim, output_dim, vocab_of
 from grokspec.learners.mlp import ACTIVATIONS
-from grokspec.specbase import field_error
+from grokspec.spec.base import field_error
 
 if TYPE_CHECKING:
-    from grokspec.spec import Experiment
+    from grokspec.spec.experiment import Experiment
 
 
 class BayesianMLPSpec(LearnerSpecBase):

@@ -56,10 +56,10 @@ from torch import nn
 from grokspec.datasets.base import Dataset
 from grokspec.learners.base import LearnerSpecBase
 from grokspec.learners.encoding import encode, vocab_of
-from grokspec.specbase import field_error
+from grokspec.spec.base import field_error
 
 if TYPE_CHECKING:
-    from grokspec.spec import Experiment
+    from grokspec.spec.experiment import Experiment
 
 MAX_LENGTHSCALE_DIMS = 64  # beyond this, log a summary instead of one metric per dimension
 PREDICT_ROWS = 1024  # rows per posterior prediction: bounds the cross-covariance's memory
@@ -236,7 +236,7 @@ def make_kernel(spec: GPSpec, dims: int) -> gpytorch.kernels.ScaleKernel:
 class GaussianProcess(nn.Module):
     """What the GP runner needs: ``objective(idx)`` to minimise, and a forward that returns
     the predictive in a network's output format (log class probabilities, or the mean), so
-    :func:`grokspec.training.standard_metrics` evaluates it like any torch model."""
+    :func:`grokspec.training.evaluation.standard_metrics` evaluates it like any torch model."""
 
     kernel: gpytorch.kernels.ScaleKernel
 
@@ -261,7 +261,7 @@ class GaussianProcess(nn.Module):
     def train(self, mode: bool = True) -> GaussianProcess:
         """Only flags the wrapper: :meth:`objective` and :meth:`forward` put the gpytorch
         model in the mode they need, so evaluating train then test data (which toggles
-        modes in :func:`grokspec.training.evaluate`) reuses one posterior cache."""
+        modes in :func:`grokspec.training.evaluation.evaluate`) reuses one posterior cache."""
         self.training = mode
         return self
 

@@ -1,8 +1,8 @@
 """Progress measures wired to a run: built from the spec, called at each evaluation.
 
 :func:`build_measures` turns ``analysis.metrics`` into callables ``(step, model) -> metrics``
-for :attr:`grokspec.runner.RunContext.measures` and history monitors for
-:attr:`grokspec.runner.RunContext.monitors`. The numbers come from the pure functions of
+for :attr:`grokspec.training.runner.RunContext.measures` and history monitors for
+:attr:`grokspec.training.runner.RunContext.monitors`. The numbers come from the pure functions of
 :mod:`grokspec.metrics` (fourier, rank, laziness, pathways, warning); this module only finds
 what they need inside a model (its embedding, its hidden layers, its initial parameters) and
 keeps what must stay fixed across evaluations (the evaluation batch, theta_0, K_0).
@@ -232,7 +232,7 @@ class FourierMeasure:
         train = experiment.train
 
         def loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            from grokspec.training import loss_fn
+            from grokspec.training.evaluation import loss_fn
 
             return loss_fn(logits, y, dataset, train)
 

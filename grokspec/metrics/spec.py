@@ -1,6 +1,6 @@
 """The ``analysis:`` section of a spec: which progress measures run, and the event thresholds.
 
-Kept next to the measures it configures (not in :mod:`grokspec.spec`) so that adding a
+Kept next to the measures it configures (not in :mod:`grokspec.spec.experiment`) so that adding a
 measure is one edit in ``grokspec/metrics/``. Defaults are chosen so that the measures a run
 gets without asking cost at most ~10% of its wall time at the default evaluation interval
 (see bench/measures.py).
@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from grokspec.specbase import StrictModel, field_error
+from grokspec.spec.base import StrictModel, field_error
 
 Measure = Literal[
     "weight_norm",

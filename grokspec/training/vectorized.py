@@ -7,7 +7,8 @@ whose loop trains all the seeds' models at once with ``torch.func`` (``stack_mod
 ``functional_call``, ``vmap``) and reports each seed's evaluations to that seed's context.
 
 Why the numbers match a sequential run: every seed gets its own split, init and batch order
-from its seed exactly as :class:`runners.gradient.GradientRunner` would; the loss summed over
+from its seed exactly as :class:`grokspec.runners.gradient.GradientRunner` would; the loss
+summed over
 seeds has, for each seed's slice of the stacked parameters, exactly that seed's gradient; and
 Adam, AdamW and SGD update each element independently, so one torch optimizer over the stacked
 tensors is the batched optimizer. Evaluation copies a seed's slice into a real module and
@@ -38,10 +39,10 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from grokspec.executors import Outcome, Task, run_one
-from grokspec.runner import Diverged, RunContext, runner_name
-from grokspec.spec import Experiment
-from grokspec.training import batches, build_optimizer, loss_fn, standard_metrics
+from grokspec.spec.experiment import Experiment
+from grokspec.sweep.executors import Outcome, Task, run_one
+from grokspec.training.evaluation import batches, build_optimizer, loss_fn, standard_metrics
+from grokspec.training.runner import Diverged, RunContext, runner_name
 
 #: ``vectorize: auto`` on CPU batches seeds only for minibatches of at most this size.
 AUTO_MAX_CPU_BATCH = 512
@@ -213,7 +214,7 @@ class SeedBatch:
         why = model_vectorizable(models[0])
         if why:  # the spec allowed it but the built model does not: run them one by one
             print(f"vectorize: {why}; running the seeds one after another", file=sys.stderr)
-            from runners.gradient import GradientRunner
+            from grokspec.runners.gradient import GradientRunner
 
             for i, c in zip(members, ctxs, strict=True):
                 try:

@@ -12,9 +12,10 @@ import json
 import sys
 from collections.abc import Sequence
 
-from grokspec import compare_cli, sweep_cli
-from grokspec.loading import SpecError, load_spec
-from grokspec.spec import Experiment, flatten, json_schema
+from grokspec.cli import compare as compare_cli
+from grokspec.cli import sweep as sweep_cli
+from grokspec.spec.experiment import Experiment, flatten, json_schema
+from grokspec.spec.loading import SpecError, load_spec
 
 
 def _add_spec_args(p: argparse.ArgumentParser) -> None:
@@ -57,7 +58,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     if args.markdown:
-        from grokspec.docs import spec_reference
+        from grokspec.spec.reference import spec_reference
 
         print(spec_reference(), end="")
     else:
@@ -67,7 +68,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from grokspec.run import run_experiment
-    from grokspec.tracking import resolve_uri
+    from grokspec.tracking.tracker import resolve_uri
 
     sweeps, plain = sweep_cli.split_sweeps(args.specs, args.overrides)
     experiments = _load_all(plain, args.overrides)
@@ -143,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep_cli.add_execution_args(p)
     p.set_defaults(func=cmd_run)
     sweep_cli.add_parsers(sub, _add_spec_args)  # sweep, phase-diagram
-    from grokspec.report import add_parser as add_report_parser
+    from grokspec.papers.report import add_parser as add_report_parser
 
     add_report_parser(sub)  # report: the seed papers' reproductions (grokspec/claims.py)
 

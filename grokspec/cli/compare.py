@@ -1,7 +1,7 @@
-"""The ``grokspec compare`` subcommand (argument parsing; the work is in grokspec.compare).
+"""The ``grokspec compare`` subcommand: argument parsing only.
 
-Kept apart from :mod:`grokspec.compare` so that ``grokspec --help`` and ``grokspec validate``
-do not import MLflow.
+The work is in :mod:`grokspec.analysis.compare`, imported when the command runs, so that
+``grokspec --help`` and ``grokspec validate`` do not import MLflow.
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from grokspec.compare import compare, format_table
-    from grokspec.tracking import resolve_uri
+    from grokspec.analysis.compare import compare, format_table
+    from grokspec.tracking.tracker import resolve_uri
 
     uri = resolve_uri(args.uri)
     client = MlflowClient(tracking_uri=uri)

@@ -25,8 +25,8 @@ from typing import Any
 
 import torch
 
-from grokspec.runner import RunContext
-from grokspec.spec import Experiment
+from grokspec.spec.experiment import Experiment
+from grokspec.training.runner import RunContext
 
 CHECKPOINT_DIR = Path("grokspec_out") / "checkpoints"
 

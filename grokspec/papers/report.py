@@ -1,11 +1,11 @@
 """``grokspec report``: run (or read back) each paper spec and write the reproduction report.
 
-For every ``<paper>.yaml`` in the folder that has a claim in :mod:`grokspec.claims`:
+For every ``<paper>.yaml`` in the folder that has a claim in :mod:`grokspec.papers.claims`:
 
 1. Expand it (a ``sweep:`` block gives one experiment per point).
 2. Find each experiment's latest FINISHED MLflow run by its ``grokspec.spec_hash`` tag in the
    spec's tracking experiment; run what is missing (``--rerun``: run everything again). A
-   sweep is run through :func:`grokspec.sweeprun.run_sweep`, so it gets its parent run.
+   sweep is run through :func:`grokspec.sweep.launch.run_sweep`, so it gets its parent run.
 3. Read each run's metric history back from its ``history.csv`` artifact and summary.
 4. Hand the runs to the paper's check, which returns the verdict, the numbers and a figure.
 
@@ -26,11 +26,11 @@ from typing import Any
 
 from mlflow import MlflowClient
 
-from grokspec.claimkit import Claim, RunRecord, Verdict, fmt
-from grokspec.loading import load_spec
-from grokspec.spec import Experiment
-from grokspec.sweep import has_sweep, load_sweep
-from grokspec.tracking import get_or_create_experiment, resolve_uri
+from grokspec.papers.claim import Claim, RunRecord, Verdict, fmt
+from grokspec.spec.experiment import Experiment
+from grokspec.spec.loading import load_spec
+from grokspec.sweep.expand import has_sweep, load_sweep
+from grokspec.tracking.tracker import get_or_create_experiment, resolve_uri
 
 
 @dataclass
@@ -111,7 +111,7 @@ def collect(
     """Every run of the spec file, running what has no FINISHED run yet (unless
     ``run_missing`` is False). Returns (records, whether anything was run)."""
     from grokspec.run import run_experiment
-    from grokspec.sweeprun import run_sweep
+    from grokspec.sweep.launch import run_sweep
 
     tgts, sweep = targets(path, overrides)
     tracking = tgts[0].experiment.tracking
@@ -275,7 +275,7 @@ def _dur(seconds: float) -> str:
 
 def spec_files(paths: Sequence[str]) -> list[Path]:
     """The paper specs named (files) or found (folders, ``*.yaml``), in claim order."""
-    from grokspec.claims import CLAIMS
+    from grokspec.papers.claims import CLAIMS
 
     files: list[Path] = []
     for p in map(Path, paths):
@@ -285,11 +285,11 @@ def spec_files(paths: Sequence[str]) -> list[Path]:
 
 
 def main(args: Any) -> int:
-    """The ``grokspec report`` subcommand (argparse namespace from :mod:`grokspec.cli`)."""
+    """The ``grokspec report`` subcommand (argparse namespace from :mod:`grokspec.cli.main`)."""
     import os
 
-    from grokspec.claims import CLAIMS
-    from grokspec.loading import SpecError
+    from grokspec.papers.claims import CLAIMS
+    from grokspec.spec.loading import SpecError
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one per run
     results, status = [], 0
@@ -326,7 +326,7 @@ def main(args: Any) -> int:
 
 
 def add_parser(sub: Any) -> None:
-    """Register ``grokspec report`` (called from :mod:`grokspec.cli`)."""
+    """Register ``grokspec report`` (called from :mod:`grokspec.cli.main`)."""
     p = sub.add_parser("report", help="run or read back the paper specs; write the report")
     p.add_argument("paths", nargs="+", help="paper spec files or folders (specs/papers/)")
     p.add_argument("--out", default="docs/reproductions.md", help="markdown file to write")

@@ -18,7 +18,7 @@ import torch
 
 from grokspec.datasets.base import Dataset
 from grokspec.metrics import names
-from grokspec.spec import Experiment
+from grokspec.spec.experiment import Experiment
 
 GROUP = "grokspec.runners"
 

@@ -1,6 +1,6 @@
 """``grokspec sweep`` and ``grokspec phase-diagram``, and the sweep side of ``run``/``validate``.
 
-Kept out of :mod:`grokspec.cli` so the shared command module only dispatches: a spec file
+Kept out of :mod:`grokspec.cli.main` so the shared command module only dispatches: a spec file
 with a ``sweep:`` block is handed here by ``run`` and ``validate`` as well.
 """
 
@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from grokspec.loading import SpecError
+from grokspec.spec.loading import SpecError
 
 
 def add_execution_args(p: argparse.ArgumentParser) -> None:
@@ -61,7 +61,7 @@ def add_parsers(sub: argparse._SubParsersAction, add_spec_args: Callable) -> Non
 def split_sweeps(paths: Sequence[str], overrides: Sequence[str]) -> tuple[list[str], list[str]]:
     """(files with a sweep: block, the others). Unreadable files count as plain specs, whose
     loader then reports the problem."""
-    from grokspec.sweep import has_sweep
+    from grokspec.sweep.expand import has_sweep
 
     sweeps, plain = [], []
     for path in paths:
@@ -73,7 +73,7 @@ def split_sweeps(paths: Sequence[str], overrides: Sequence[str]) -> tuple[list[s
 
 
 def _load(path: str, overrides: Sequence[str]):  # noqa: ANN202 - Sweep | None
-    from grokspec.sweep import load_sweep
+    from grokspec.sweep.expand import load_sweep
 
     try:
         return load_sweep(path, list(overrides))
@@ -98,9 +98,9 @@ def validate_sweeps(paths: Sequence[str], overrides: Sequence[str]) -> int:
 
 def run_sweeps(paths: Sequence[str], args: argparse.Namespace) -> int:
     """Run (or with --dry-run list) each sweep file; exit status as for ``grokspec run``."""
-    from grokspec.executors import make_executor
-    from grokspec.sweeprun import markdown_table, run_sweep
-    from grokspec.tracking import resolve_uri
+    from grokspec.sweep.executors import make_executor
+    from grokspec.sweep.launch import markdown_table, run_sweep
+    from grokspec.tracking.tracker import resolve_uri
 
     sweeps = [_load(p, args.overrides) for p in paths]
     if any(s is None for s in sweeps):
@@ -145,7 +145,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_phase_diagram(args: argparse.Namespace) -> int:
-    from grokspec.phase_diagram import phase_diagram
+    from grokspec.analysis.phase_diagram import phase_diagram
 
     try:
         out = phase_diagram(args.experiment, args.x, args.y, metric=args.metric,

@@ -1,7 +1,7 @@
 """The ``sweep:`` block of a spec file: which points to run around the base experiment.
 
-Kept apart from :mod:`grokspec.sweep` (which expands and runs sweeps) so that
-:func:`grokspec.spec.json_schema` can include it without importing the executors.
+Kept apart from :mod:`grokspec.sweep.expand` (which expands and runs sweeps) so that
+:func:`grokspec.spec.experiment.json_schema` can include it without importing the executors.
 The conventions follow Hydra multirun / W&B / Ray Tune grids: dotted keys (the same paths as
 ``--set``) mapped to lists of values, a cartesian ``grid``, lock-step ``zip`` axes, a
 ``seeds`` axis, and named ``variants`` (whole-section overrides, e.g. one per learner).
@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from grokspec.specbase import StrictModel
+from grokspec.spec.base import StrictModel
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
 _NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")

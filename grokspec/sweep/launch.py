@@ -1,8 +1,8 @@
-"""Run a validated :class:`~grokspec.sweep.Sweep`: one MLflow parent run, one child per point.
+"""Run a validated :class:`~grokspec.sweep.expand.Sweep`: one MLflow parent, one child a point.
 
 The orchestrator lives in the calling process and is the only one that creates things in
 the store: the SQLite database, the MLflow experiment and the parent run exist before any
-worker starts (see :mod:`grokspec.executors` for why). Then:
+worker starts (see :mod:`grokspec.sweep.executors` for why). Then:
 
 - **Resume.** A sweep is identified by its hash (the set of its points' spec hashes); running
   the same sweep again reuses its parent run and skips every point that already has a
@@ -32,12 +32,12 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Param, RunStatus, RunTag
 
-from grokspec.executors import Executor, Outcome, SerialExecutor, Task
+from grokspec.analysis.plots import overlay_figure, to_png
 from grokspec.metrics import names
-from grokspec.plots import overlay_figure, to_png
 from grokspec.run import run_tags
-from grokspec.sweep import TAG_SWEEP_HASH, Point, Sweep
-from grokspec.tracking import Tracker, get_or_create_experiment, resolve_uri
+from grokspec.sweep.executors import Executor, Outcome, SerialExecutor, Task
+from grokspec.sweep.expand import TAG_SWEEP_HASH, Point, Sweep
+from grokspec.tracking.tracker import Tracker, get_or_create_experiment, resolve_uri
 
 TAG_ROLE = "grokspec.sweep.role"
 PHASE_TAG = getattr(names, "PHASE_TAG", "grok.phase")  # set on each run by grokspec.run
@@ -119,7 +119,7 @@ def plan_tasks(
     Every point gets the resolved tracking URI, so workers started elsewhere (Ray) log to
     the same store whatever their working folder or environment.
     """
-    from grokspec.vectorized import spec_vectorizable, worth_it
+    from grokspec.training.vectorized import spec_vectorizable, worth_it
 
     def pinned(p: Point) -> Any:
         tracking = p.experiment.tracking.model_copy(update={"uri": uri})
@@ -207,7 +207,7 @@ def _create_parent(client: MlflowClient, exp_id: str, sweep: Sweep) -> str:
 
 
 def _values(axis: Any) -> list[Any]:
-    from grokspec.sweepspec import axis_values
+    from grokspec.sweep.spec import axis_values
 
     return axis_values(axis)
 

@@ -2,7 +2,7 @@
 
 Every executor runs the same unit of work, :func:`run_task` (one point, or the seeds of one
 point trained as one vectorized batch), and yields its outcomes as tasks complete. Workers
-log straight to the MLflow store the orchestrator (:mod:`grokspec.sweeprun`) prepared: the
+log straight to the MLflow store the orchestrator (:mod:`grokspec.sweep.launch`) prepared: the
 SQLite database and the MLflow experiment exist before any worker starts, because several
 processes creating a fresh SQLite store at once race on its schema migration and lock or
 corrupt it. Points on *other machines* cannot reach a local SQLite file: run an MLflow
@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from grokspec.spec import Experiment
+from grokspec.spec.experiment import Experiment
 
 
 @dataclass
@@ -71,7 +71,7 @@ def run_task(task: Task) -> list[Outcome]:
     if task.cwd and os.path.isdir(task.cwd):
         os.chdir(task.cwd)
     if task.vectorize and len(task.experiments) > 1:
-        from grokspec.vectorized import run_seed_batch
+        from grokspec.training.vectorized import run_seed_batch
 
         return run_seed_batch(task.experiments, task.device, task.parent_run_id)
     return [run_one(exp, task) for exp in task.experiments]

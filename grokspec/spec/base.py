@@ -1,7 +1,8 @@
 """The base class every spec model inherits.
 
 It lives in its own module so that dataset and learner modules can define their spec
-classes next to their builders without importing :mod:`grokspec.spec` (which imports them).
+classes next to their builders without importing
+:mod:`grokspec.spec.experiment` (which imports them).
 """
 
 from pydantic import BaseModel, ConfigDict

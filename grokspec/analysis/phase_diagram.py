@@ -27,10 +27,10 @@ from typing import Any
 import yaml
 from mlflow import MlflowClient
 
+from grokspec.analysis.plots import to_png
 from grokspec.metrics import names
 from grokspec.metrics.phases import PHASES, phase_label
-from grokspec.plots import to_png
-from grokspec.tracking import resolve_uri
+from grokspec.tracking.tracker import resolve_uri
 
 PHASE_TAG = getattr(names, "PHASE_TAG", "grok.phase")
 COLOURS = {

@@ -14,10 +14,10 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from grokspec.datasets import DatasetSpec
-from grokspec.grokfast import GrokfastSpec
 from grokspec.learners import LearnerSpec
 from grokspec.metrics.spec import AnalysisSpec, check_measures
-from grokspec.specbase import StrictModel
+from grokspec.spec.base import StrictModel
+from grokspec.training.grokfast import GrokfastSpec
 
 
 class OptimizerSpec(StrictModel):
@@ -173,7 +173,7 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def json_schema() -> dict[str, Any]:
     """JSON Schema of a spec file, for editors (yaml-language-server) and the docs."""
-    from grokspec.sweepspec import SweepSpec  # the sweep block is validated by its own model
+    from grokspec.sweep.spec import SweepSpec  # the sweep block is validated by its own model
 
     schema = Experiment.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -3,11 +3,11 @@
 Every point is built and validated *before* anything runs, so a typo in the last grid value
 rejects the whole sweep up front instead of crashing it an hour in. Errors carry the point
 and the ``FILE:LINE:COL`` of the value that made it invalid (the grid entry, the variant
-field, or the base spec), through :mod:`grokspec.loading`'s machinery.
+field, or the base spec), through :mod:`grokspec.spec.loading`'s machinery.
 
 Order of points: variants x grid x zip x seeds, seeds innermost, so the seeds of one
 configuration are adjacent (they can then be trained as one vectorized batch).
-Running a sweep is :mod:`grokspec.sweeprun`; the executors are :mod:`grokspec.executors`.
+Running a sweep is :mod:`grokspec.sweep.launch`; the executors are :mod:`grokspec.sweep.executors`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grokspec.loading import (
+from grokspec.spec.experiment import Experiment
+from grokspec.spec.loading import (
     Path_,
     Problem,
     SpecError,
@@ -32,8 +33,7 @@ from grokspec.loading import (
     validate_data,
     validate_model,
 )
-from grokspec.spec import Experiment
-from grokspec.sweepspec import SweepSpec, axis_values
+from grokspec.sweep.spec import SweepSpec, axis_values
 
 #: Tags every child run of a sweep carries (besides grokspec.spec_hash).
 TAG_SWEEP_HASH = "grokspec.sweep_hash"

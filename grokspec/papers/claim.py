@@ -1,6 +1,6 @@
 """What a paper's claim check works with: the runs of its spec, read back, and small helpers.
 
-A check (one function per paper in :mod:`grokspec.claims`) gets every run of the paper's
+A check (one function per paper in :mod:`grokspec.papers.claims`) gets every run of the paper's
 spec (one per sweep point) as :class:`RunRecord` and returns a :class:`Verdict`. The verdict
 is decided by the check's code, next to the claim's text, never edited by hand.
 """
@@ -15,7 +15,7 @@ from typing import Any, Literal
 from matplotlib.figure import Figure
 
 from grokspec.metrics import names
-from grokspec.spec import Experiment
+from grokspec.spec.experiment import Experiment
 
 VerdictLabel = Literal["reproduced", "partly", "not reproduced", "no data", "not run"]
 

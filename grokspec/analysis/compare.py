@@ -19,10 +19,10 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
+from grokspec.analysis.plots import overlay_figure, to_png
 from grokspec.metrics import names
 from grokspec.metrics.spec import AnalysisSpec
 from grokspec.metrics.summary import analyse
-from grokspec.plots import overlay_figure, to_png
 
 DEFAULT_METRICS = (names.TEST_ACC, names.TRAIN_ACC)
 COLUMNS = (

@@ -27,7 +27,7 @@ import torch
 from pydantic import Field, model_validator
 from torch import nn
 
-from grokspec.specbase import StrictModel
+from grokspec.spec.base import StrictModel
 
 
 class GrokfastSpec(StrictModel):

@@ -1,10 +1,10 @@
 """Claims of Lee 2024 (Grokfast), Huang 2024, Fan 2024, Nanda 2023 and Li 2025 (see
-:mod:`grokspec.claims` for the others and the conventions)."""
+:mod:`grokspec.papers.claims` for the others and the conventions)."""
 
 from __future__ import annotations
 
-from grokspec.claimkit import Claim, RunRecord, Verdict, censored, curves, verdict_from
 from grokspec.metrics import names
+from grokspec.papers.claim import Claim, RunRecord, Verdict, censored, curves, verdict_from
 
 TEST, TRAIN = names.TEST_ACC, names.TRAIN_ACC
 

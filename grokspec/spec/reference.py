@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from grokspec.spec import json_schema
+from grokspec.spec.experiment import json_schema
 
 
 def _type(prop: dict[str, Any] | bool) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from grokspec.spec import Experiment
+from grokspec.spec.experiment import Experiment
 
 Path_ = tuple[str, ...]
 ModelT = typing.TypeVar("ModelT", bound=BaseModel)
@@ -260,7 +260,7 @@ def validate_model(
     """Validate ``data`` (found at ``prefix`` in the file) into any spec ``model``.
 
     The same error reporting as for an Experiment, for other sections of a spec file
-    (the ``sweep:`` block is validated by its own model, see :mod:`grokspec.sweep`).
+    (the ``sweep:`` block is validated by its own model, see :mod:`grokspec.sweep.expand`).
     """
     marks, overrides = marks or {}, overrides or {}
     try:

@@ -1,8 +1,8 @@
 """The seed papers' headline claims, each with the rule that decides it on grokspec's runs.
 
 One small function per paper: it reads the runs of ``specs/papers/<paper>.yaml`` (see
-:class:`grokspec.claimkit.RunRecord`) and returns a :class:`~grokspec.claimkit.Verdict`.
-Rules with several parts use :func:`~grokspec.claimkit.verdict_from`: every part holds ->
+:class:`grokspec.papers.claim.RunRecord`) and returns a :class:`~grokspec.papers.claim.Verdict`.
+Rules with several parts use :func:`~grokspec.papers.claim.verdict_from`: every part holds ->
 reproduced, some -> partly, none -> not reproduced. Thresholds are written here, next to the
 claim, and were fixed before the runs were read; the report prints each part's outcome.
 """
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from grokspec.claimkit import (
+from grokspec.metrics import names
+from grokspec.papers.claim import (
     Claim,
     RunRecord,
     Verdict,
@@ -20,8 +21,7 @@ from grokspec.claimkit import (
     spearman,
     verdict_from,
 )
-from grokspec.claims_more import FAN2024, HUANG2024, LEE2024, LI2025, NANDA2023
-from grokspec.metrics import names
+from grokspec.papers.claims_more import FAN2024, HUANG2024, LEE2024, LI2025, NANDA2023
 
 TEST, TRAIN = names.TEST_ACC, names.TRAIN_ACC
 

@@ -1,0 +1,1 @@
+"""Command line, one module per subcommand group; :mod:`grokspec.cli.main` dispatches."""
