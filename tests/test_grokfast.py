@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from grokspec.spec.loading import SpecError
-from grokspec.training.grokfast import GradFilter, GrokfastSpec
+from grokspec.spec.train import GrokfastSpec
+from grokspec.training.grokfast import GradFilter
 from tests.helpers import experiment
 
 

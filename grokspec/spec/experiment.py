@@ -9,83 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from grokspec.datasets import DatasetSpec
 from grokspec.learners import LearnerSpec
 from grokspec.metrics.spec import AnalysisSpec, check_measures
 from grokspec.spec.base import StrictModel
-from grokspec.training.grokfast import GrokfastSpec
-
-
-class OptimizerSpec(StrictModel):
-    """Torch optimizer. Weight decay is decoupled for AdamW, L2-coupled for Adam and SGD."""
-
-    kind: Literal["adamw", "adam", "sgd"] = Field(default="adamw", description="Optimizer.")
-    lr: float = Field(default=1e-3, gt=0.0, description="Peak learning rate.")
-    weight_decay: float = Field(default=1.0, ge=0.0, description="Weight decay coefficient.")
-    betas: tuple[float, float] = Field(
-        default=(0.9, 0.98), description="Adam(W) betas, each in [0, 1)."
-    )
-    momentum: float = Field(default=0.0, ge=0.0, lt=1.0, description="SGD momentum.")
-    warmup_steps: int = Field(
-        default=0, ge=0, description="Linear learning-rate warmup from 0 over this many steps."
-    )
-
-    @field_validator("betas")
-    @classmethod
-    def _betas_in_range(cls, v: tuple[float, float]) -> tuple[float, float]:
-        if not all(0.0 <= b < 1.0 for b in v):
-            raise ValueError(f"betas must each be in [0, 1), got {list(v)}")
-        return v
-
-
-class StopSpec(StrictModel):
-    """Stop early once test accuracy has held at or above a threshold."""
-
-    test_acc: float = Field(default=0.99, gt=0.0, le=1.0, description="Accuracy threshold.")
-    patience_evals: int = Field(
-        default=10, ge=1, description="Consecutive evaluations at or above the threshold."
-    )
-
-
-class TrainSpec(StrictModel):
-    """The optimisation loop. ``step`` everywhere means optimizer updates."""
-
-    optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
-    loss: Literal["cross_entropy", "mse"] = Field(
-        default="cross_entropy",
-        description="cross_entropy, or mse on one-hot targets (Omnigrok, Fan et al.). "
-        "Regression tasks always use mse.",
-    )
-    steps: int = Field(default=10_000, ge=1, description="Optimizer updates to run.")
-    batch_size: int | Literal["full"] = Field(
-        default="full", description="Minibatch size, or `full` for full-batch training."
-    )
-    eval_every: int = Field(default=100, ge=1, description="Evaluate every N steps.")
-    stop: StopSpec | None = Field(
-        default=None, description="Stop once grokked; omit to always run `steps`."
-    )
-    fit_threshold: float = Field(
-        default=0.99,
-        gt=0.0,
-        le=1.0,
-        description="Accuracy at which train (test) counts as fit for grok/* events.",
-    )
-    grokfast: GrokfastSpec | None = Field(
-        default=None,
-        description="Grokfast gradient filter (Lee et al. 2024): amplify the slow gradient "
-        "component to shorten the grokking delay. Omit for plain training.",
-    )
-
-    @field_validator("batch_size")
-    @classmethod
-    def _positive_batch(cls, v: int | str) -> int | str:
-        if isinstance(v, int) and v < 1:
-            raise ValueError(f"batch_size must be >= 1 or 'full', got {v}")
-        return v
+from grokspec.spec.train import OptimizerSpec, StopSpec, TrainSpec  # noqa: F401 - re-exported
 
 
 class TrackingSpec(StrictModel):

@@ -12,7 +12,7 @@ from torch import nn
 from grokspec.datasets.base import Dataset
 from grokspec.metrics import names
 from grokspec.metrics.subsets import subset_metrics
-from grokspec.spec.experiment import OptimizerSpec, TrainSpec
+from grokspec.spec.train import OptimizerSpec, TrainSpec
 
 EVAL_CHUNK = 16384  # rows per forward pass at evaluation (bounds memory on big test sets)
 
