@@ -25,10 +25,9 @@ import torch
 
 from grokspec.metrics import names
 from grokspec.metrics.events import grok_events
-from grokspec.metrics.measures import build_measures
 from grokspec.metrics.warning import evaluate_warning, first_warning_step
 from grokspec.spec.loading import load_spec
-from grokspec.training.runner import RunContext, load_runner, runner_name
+from grokspec.training.loop import fit as fit_run
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 ONLY_WARNING = ["analysis.metrics=[early_warning]", "train.stop=null"]
@@ -69,13 +68,9 @@ LONG = {
 
 def run_case(spec: str, overrides: list[str]) -> tuple[int | None, int | None, int, float]:
     exp = load_spec(SPECS / spec, [*overrides, *ONLY_WARNING])
-    data = exp.dataset.build(exp.seed)
-    dev = torch.device("cpu")
-    ctx = RunContext(exp, data, dev)
-    ctx.measures, ctx.monitors = build_measures(exp, data, dev)
     t = time.perf_counter()
-    load_runner(runner_name(exp)).run(ctx)
-    h = [r for r in ctx.history if names.WARNING_SCORE in r]
+    member = fit_run(exp, "cpu")
+    h = [r for r in member.history if names.WARNING_SCORE in r]
     steps = [int(r["step"]) for r in h]
     warn = first_warning_step(steps, [r[names.WARNING_SCORE] for r in h])
     fit = grok_events(

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from grokspec.spec.loading import load_spec
-from grokspec.training.runner import RunContext, load_runner, runner_name
+from grokspec.training.loop import fit
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
@@ -49,10 +49,8 @@ def steps_per_second(spec: str, steps: int, evals: bool, device: str) -> float:
     over = [f"train.steps={steps}", "train.stop=null", "analysis.metrics=[]"]
     exp = load_spec(SPECS / spec, [*over, *([every] if every else [])])
     data = exp.dataset.build(exp.seed)
-    ctx = RunContext(exp, data, torch.device(device))
-    runner = load_runner(runner_name(exp))
     t = time.perf_counter()
-    runner.run(ctx)
+    fit(exp, device, dataset=data, measures=False)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     return steps / (time.perf_counter() - t)

@@ -1,15 +1,27 @@
-"""Sweep execution speed: vectorized seeds vs one run per seed, and --workers 2 vs 1.
+"""Sweep execution speed: batched members vs one run per member, through the real loop.
 
-End to end, as a user gets it: every seed/point is a real MLflow child run in a throwaway
-SQLite store (so run creation, logging and artifacts are in both sides of each ratio).
-Progress measures are off and evaluation is sparse, so the training loop dominates.
+Every row trains through :func:`grokspec.training.loop.train` (no copy of the loop here):
 
-    python bench/sweep.py                 # all three comparisons (~5-10 min on 2 idle cores)
-    python bench/sweep.py --only vmap     # vectorized vs sequential seeds only
-    python bench/sweep.py --only workers  # --workers 2 vs --workers 1 only
+- **loop** rows: the training loop alone (members without MLflow, progress measures off,
+  evaluation only at the first and last step): 16 seeds of one spec, and a 4 x 4 lr x weight
+  decay grid (per-member optimizer settings: :mod:`grokspec.training.batched_optim`), at
+  minibatch 256 and at full batch. Each row also shows what ``vectorize: auto`` decides for
+  it (its timing probe, :mod:`grokspec.training.cost`) and whether that choice was the faster
+  side in this measurement.
+- **sweep** rows: the lr x wd grid as a real sweep (``grokspec.sweep.launch.run_sweep``: one
+  MLflow parent, one child per point, in a throwaway SQLite store) with ``vectorize`` false,
+  true and auto.
+- **workers** row: ``--workers 2`` vs 1 (process pool).
 
-The machine's other users share its cores: a busy machine makes every ratio noisy (rerun
-at a quiet moment; `uptime` before and after is printed).
+Times are process CPU time with one torch thread (``torch.set_num_threads(1)``; the sweep's
+children run in this process), the contenders alternating ``--repeats`` times and the best of
+each counting. The machine this was written on is shared with other jobs and noisy: CPU time
+is far steadier than wall time there, but ratios still move by ~10-20% between runs.
+
+    python bench/sweep.py                  # loop + sweep rows (~5-10 min on a quiet core)
+    python bench/sweep.py --only loop      # the loop rows only
+    python bench/sweep.py --only workers   # --workers 2 vs 1 (wall time: two processes)
+    python bench/sweep.py --smoke          # seconds: checks that every row runs
 """
 
 from __future__ import annotations
@@ -21,17 +33,18 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 import yaml
 
+from grokspec.metrics import names
 from grokspec.spec.loading import validate_data
-from grokspec.sweep.executors import ProcessExecutor, SerialExecutor, Task, run_one
-from grokspec.sweep.expand import load_sweep
-from grokspec.sweep.launch import run_sweep
-from grokspec.training.vectorized import run_seed_batch
+from grokspec.training.cost import decide
+from grokspec.training.loop import Member, train
+from grokspec.training.runner import load_runner, runner_name
 
-BASE = {
+BASE: dict[str, Any] = {
     "name": "bench-sweep",
     "dataset": {"kind": "modular", "op": "x+y", "p": 59, "train_fraction": 0.5},
     "learner": {"kind": "mlp", "depth": 1, "width": 256, "activation": "quadratic"},
@@ -39,105 +52,90 @@ BASE = {
     "analysis": {"metrics": []},
     "tracking": {"experiment": "bench-sweep"},
 }
+LRS = (1e-3, 2e-3, 3e-3, 5e-3)
+WDS = (0.1, 0.3, 1.0, 3.0)
 
 
-def experiment(seed: int, batch_size: int | str, steps: int) -> object:
-    train = {**BASE["train"], "steps": steps, "eval_every": steps, "batch_size": batch_size}
-    return validate_data({**BASE, "seed": seed, "train": train})
+def experiment(seed: int, batch_size: int | str, steps: int, lr: float = 3e-3,
+               wd: float = 1.0) -> Any:
+    train_spec = {"optimizer": {"kind": "adamw", "lr": lr, "weight_decay": wd},
+                  "steps": steps, "eval_every": steps, "batch_size": batch_size}
+    return validate_data({**BASE, "seed": seed, "train": train_spec})
 
 
-def vmap_rows(seeds: int, steps_mb: int, steps_full: int) -> list[tuple[str, float, float]]:
-    rows = []
-    for label, bs, steps in ((f"minibatch 256, {steps_mb} steps", 256, steps_mb),
-                             (f"full batch, {steps_full} steps", "full", steps_full)):
-        exps = [experiment(s, bs, steps) for s in range(seeds)]
-        t0 = time.perf_counter()
-        alone = [run_one(e, Task([], "", "cpu")) for e in exps]
-        t_seq = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        batched = run_seed_batch(exps, "cpu", None)
-        t_vec = time.perf_counter() - t0
-        bad = [(o.status, o.reason) for o in alone + batched if o.status != "FINISHED"]
-        assert not bad, bad
-        rows.append((f"{seeds} seeds, {label}", t_seq, t_vec))
-    return rows
+def members_for(kind: str, n: int, batch_size: int | str, steps: int) -> list[Any]:
+    """``seeds``: n seeds of one spec; ``grid``: an lr x wd grid (n = len(LRS) * len(WDS))."""
+    if kind == "seeds":
+        return [experiment(s, batch_size, steps) for s in range(n)]
+    return [experiment(0, batch_size, steps, lr, wd) for lr in LRS for wd in WDS][:n]
 
 
-def loop_rows(
-    seeds: int, steps_mb: int, steps_full: int, repeats: int = 3
-) -> list[tuple[str, float, float]]:
-    """The training loops alone (no evaluation, no MLflow): what vmap itself changes.
-
-    Sequential and vectorized alternate ``repeats`` times and the best of each counts, so a
-    burst of load from other users hits both sides rather than one."""
-    rows = []
-    for label, bs, steps in ((f"minibatch 256, {steps_mb} steps", 256, steps_mb),
-                             (f"full batch, {steps_full} steps", "full", steps_full)):
-        best_seq = best_vec = float("inf")
-        for _ in range(repeats):
-            t_seq, t_vec = _loops_once(seeds, bs, steps)
-            best_seq, best_vec = min(best_seq, t_seq), min(best_vec, t_vec)
-        rows.append((f"{seeds} seeds, {label}, training loop only", best_seq, best_vec))
-    return rows
-
-
-def _loops_once(seeds: int, bs: int | str, steps: int) -> tuple[float, float]:
-    from torch.func import functional_call, stack_module_state, vmap
-
-    from grokspec.training.evaluation import batches, build_optimizer, loss_fn
-
-    cpu = torch.device("cpu")
-    exps = [experiment(s, bs, steps) for s in range(seeds)]
+def _train(exps: list[Any], batched: bool) -> tuple[float, list[float]]:
+    """Process CPU seconds of the loop (datasets built outside the clock), final train loss."""
     data = [e.dataset.build(e.seed) for e in exps]
-    models = []
-    for e, d in zip(exps, data, strict=True):
-        torch.manual_seed(e.seed)
-        models.append(e.learner.build(d))
-    train = exps[0].train
-    t0 = time.perf_counter()
-    for e, d, m in zip(exps, data, models, strict=True):
-        opt, _ = build_optimizer(list(m.parameters()), train.optimizer)
-        stream = batches(d.n_train, bs, torch.Generator().manual_seed(e.seed), cpu)
-        for _, idx in zip(range(steps), stream, strict=False):
-            xb, yb = (d.x_train, d.y_train) if idx is None else (d.x_train[idx], d.y_train[idx])
-            loss = loss_fn(m(xb), yb, d, train)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    t_seq = time.perf_counter() - t0
-    params, buffers = stack_module_state(models)
-    losses = vmap(_stacked_loss(models[0], data[0], train, functional_call, loss_fn))
-    x_all = torch.stack([d.x_train for d in data])
-    y_all = torch.stack([d.y_train for d in data])
-    rows_idx = torch.arange(seeds)[:, None]
-    streams = [batches(d.n_train, bs, torch.Generator().manual_seed(e.seed), cpu)
-               for e, d in zip(exps, data, strict=True)]
-    opt, _ = build_optimizer(list(params.values()), train.optimizer)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        idx = [next(s) for s in streams]
-        if idx[0] is None:
-            xb, yb = x_all, y_all
-        else:
-            index = torch.stack(idx)
-            xb, yb = x_all[rows_idx, index], y_all[rows_idx, index]
-        opt.zero_grad(set_to_none=True)
-        losses(params, buffers, xb, yb).sum().backward()
-        opt.step()
-    t_vec = time.perf_counter() - t0
-    return t_seq, t_vec
+    runner = load_runner(runner_name(exps[0]))
+    cpu = torch.device("cpu")
+    groups = [list(range(len(exps)))] if batched else [[j] for j in range(len(exps))]
+    members = [Member(e, d) for e, d in zip(exps, data, strict=True)]
+    t0 = time.process_time()
+    for g in groups:
+        train([members[j] for j in g], runner, cpu)
+    seconds = time.process_time() - t0
+    bad = [str(m.error) for m in members if m.error is not None]
+    assert not bad, bad
+    return seconds, [m.history[-1][names.TRAIN_LOSS] for m in members]
 
 
-def _stacked_loss(base, data0, train, functional_call, loss_fn):  # noqa: ANN001, ANN202
-    def one(p, b, x, y):  # noqa: ANN001, ANN202
-        return loss_fn(functional_call(base, (p, b), (x,)), y, data0, train)
+def loop_row(kind: str, n: int, batch_size: int | str, steps: int, repeats: int) -> dict:
+    exps = members_for(kind, n, batch_size, steps)
+    best_seq = best_vec = float("inf")
+    for _ in range(repeats):
+        t_seq, loss_seq = _train(exps, batched=False)
+        t_vec, loss_vec = _train(exps, batched=True)
+        best_seq, best_vec = min(best_seq, t_seq), min(best_vec, t_vec)
+    diff = max(abs(a - b) / max(abs(a), 1e-12) for a, b in zip(loss_seq, loss_vec, strict=True))
+    verdict = decide(exps, torch.device("cpu"))
+    label = {"seeds": f"{n} seeds", "grid": f"{len(LRS)}x{len(WDS)} lr x wd grid"}[kind]
+    bs = "full batch" if batch_size == "full" else f"minibatch {batch_size}"
+    return {"label": f"{label}, {bs}, {steps} steps, loop only", "seq": best_seq,
+            "vec": best_vec, "auto": verdict, "diff": diff}
 
-    return one
+
+def sweep_rows(steps: int, batch_size: int | str, tmp: Path) -> list[dict]:
+    """The lr x wd grid as a real sweep: vectorize false / true / auto, end to end."""
+    from grokspec.sweep.executors import SerialExecutor
+    from grokspec.sweep.expand import load_sweep
+    from grokspec.sweep.launch import run_sweep
+
+    times: dict[str, float] = {}
+    for setting in (False, True, "auto"):
+        spec = {**BASE, "train": {**BASE["train"], "steps": steps, "eval_every": steps,
+                                   "batch_size": batch_size},
+                "sweep": {"grid": {"train.optimizer.lr": list(LRS),
+                                   "train.optimizer.weight_decay": list(WDS)},
+                          "vectorize": setting}}
+        path = tmp / f"sweep-{setting}.yaml"
+        path.write_text(yaml.safe_dump(spec))
+        sweep = load_sweep(path)
+        notes: list[str] = []
+        t0 = time.process_time()
+        result = run_sweep(sweep, SerialExecutor(1), device="cpu", fresh=True,
+                           echo=notes.append)
+        times[str(setting)] = time.process_time() - t0
+        assert result.status == "FINISHED", (result.status, notes)
+        if setting == "auto":
+            print("  auto said: " + " | ".join(n for n in notes if "vectorize" in n))
+    label = (f"{len(LRS)}x{len(WDS)} lr x wd sweep, minibatch {batch_size}, {steps} steps, "
+             "end to end")
+    return [{"label": f"{label} (true vs false)", "seq": times["False"], "vec": times["True"]},
+            {"label": f"{label} (auto vs false)", "seq": times["False"], "vec": times["auto"]}]
 
 
-def workers_row(
-    points: int, steps: int, tmp: Path, threads: int | None
-) -> tuple[str, float, float]:
+def workers_row(points: int, steps: int, tmp: Path) -> dict:
+    from grokspec.sweep.executors import ProcessExecutor, SerialExecutor
+    from grokspec.sweep.expand import load_sweep
+    from grokspec.sweep.launch import run_sweep
+
     spec = {**BASE, "train": {**BASE["train"], "steps": steps, "eval_every": 100},
             "sweep": {"grid": {"train.optimizer.weight_decay": {
                 "log_range": [0.1, 1.0, points]}}}}
@@ -146,51 +144,61 @@ def workers_row(
     sweep = load_sweep(path)
     quiet = lambda m: None  # noqa: E731
     t0 = time.perf_counter()
-    one = run_sweep(sweep, SerialExecutor(threads), device="cpu", fresh=True, echo=quiet)
+    one = run_sweep(sweep, SerialExecutor(1), device="cpu", fresh=True, echo=quiet)
     t_one = time.perf_counter() - t0
     t0 = time.perf_counter()
-    two = run_sweep(sweep, ProcessExecutor(2), device="cpu", fresh=True, echo=quiet)
+    two = run_sweep(sweep, ProcessExecutor(2, threads=1), device="cpu", fresh=True, echo=quiet)
     t_two = time.perf_counter() - t0
     assert one.status == two.status == "FINISHED"
-    return (f"{points} points x {steps} steps: --workers 1 vs 2", t_one, t_two)
+    return {"label": f"{points} points x {steps} steps: --workers 1 vs 2 (wall time)",
+            "seq": t_one, "vec": t_two}
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["loop", "vmap", "workers"], default=None)
-    ap.add_argument("--seeds", type=int, default=16)
+    ap.add_argument("--only", choices=["loop", "sweep", "workers"], default=None)
+    ap.add_argument("--members", type=int, default=16)
     ap.add_argument("--steps-minibatch", type=int, default=400)
-    ap.add_argument("--steps-full", type=int, default=150)
-    ap.add_argument("--points", type=int, default=8)
-    ap.add_argument("--steps-workers", type=int, default=1500)
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch threads in this process (default: torch's). On a busy machine "
-                    "1 keeps OpenMP threads from thrashing and the ratios meaningful")
+    ap.add_argument("--steps-full", type=int, default=100)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes: checks every row runs")
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {os.cpu_count()} cores, torch threads "
-          f"{torch.get_num_threads()}; load: {_load()}")
+    if args.smoke:
+        args.members, args.steps_minibatch, args.steps_full, args.repeats = 4, 20, 3, 1
+    torch.set_num_threads(1)
+    print(f"torch {torch.__version__}, {os.cpu_count()} cores (shared, noisy), 1 torch thread, "
+          f"process CPU time; load: {_load()}")
+    rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
         os.chdir(tmp)
-        rows: list[tuple[str, float, float]] = []
         print("running ...", flush=True)
-        run_one(experiment(0, "full", 2), Task([], "", "cpu"))  # warm-up: imports, caches
-        if args.only in (None, "vmap", "loop"):
-            rows += loop_rows(args.seeds, args.steps_minibatch, args.steps_full)
-        if args.only in (None, "vmap"):
-            rows += vmap_rows(args.seeds, args.steps_minibatch, args.steps_full)
-        if args.only in (None, "workers"):
-            rows.append(workers_row(args.points, args.steps_workers, Path(tmp), args.threads))
+        _train(members_for("seeds", 2, "full", 2), batched=True)  # warm-up: imports, caches
+        n, mb, full = args.members, args.steps_minibatch, args.steps_full
+        if args.only in (None, "loop"):
+            for kind in ("seeds", "grid"):
+                rows.append(loop_row(kind, n, 256, mb, args.repeats))
+                rows.append(loop_row(kind, n, "full", full, args.repeats))
+        if args.only in (None, "sweep"):
+            rows += sweep_rows(mb, 256, Path(tmp))
+        if args.only == "workers":
+            rows.append(workers_row(8 if not args.smoke else 2, 1500 if not args.smoke else 5,
+                                    Path(tmp)))
     print()
-    print("| comparison | baseline (s) | faster side (s) | speed-up |")
-    print("|---|---:|---:|---:|")
-    for label, base, new in rows:
-        side = "vectorized" if "seeds" in label else "--workers 2"
-        label = label if "loop" in label or "workers" in label else f"{label}, end to end"
-        print(f"| {label} ({side}) | {base:.1f} | {new:.1f} | {base / new:.2f}x |")
+    print("| comparison | one after another (s) | batched (s) | speed-up | auto chose "
+          "| auto's probe | max rel. diff of final train loss |")
+    print("|---|---:|---:|---:|---|---:|---:|")
+    for r in rows:
+        v = r.get("auto")
+        chose = "-" if v is None else ("batched" if v.batch else "one after another")
+        if v is not None and v.batch and r["vec"] > r["seq"]:
+            chose += " (SLOWER here)"
+        probe = "-" if v is None else f"{v.speedup:.2f}x"
+        diff = f"{r['diff']:.1e}" if "diff" in r else "-"
+        print(f"| {r['label']} | {r['seq']:.2f} | {r['vec']:.2f} | {r['seq'] / r['vec']:.2f}x "
+              f"| {chose} | {probe} | {diff} |")
     print(f"\nload after: {_load()}")
+    return 0
 
 
 def _load() -> str:

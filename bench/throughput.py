@@ -1,131 +1,229 @@
-"""Throughput of grokspec's training loop against the loop a researcher writes by hand.
+"""Training throughput of grokspec's loop against the loops grokking researchers write.
 
-Prints two tables, every ratio measured in this one process run:
-1. steps/s of ``runners.gradient`` (through ``RunContext``, tracking off) vs a plain PyTorch
-   loop on the same data and architecture (the plain loop runs every position of the
-   transformer, as a hand-written model does), both evaluating every ``eval_every`` steps.
-2. wall time of the same loop at eval_every=10 with its metrics logged to a real MLflow
-   SQLite store (batched, as ``grokspec run`` does) vs logging off.
+Every number is process CPU time (``time.process_time``) with one torch thread, contenders
+interleaved (A B C A B C ...) so that load on a shared machine hits all alike; the table
+prints medians and each contender's ratio against the baseline measured in the same run.
+The baselines are bench/peers.py's hand-written loops, never grokspec's own models.
 
-Usage: python bench/throughput.py [--steps 300] [--repeats 3] [--threads 2]
-Targets (issue 2): >= 1.5x for the transformer spec, >= 1.0x for the MLP, logging <= 5%.
+1. MLP (specs/quickstart.yaml: x+y mod 97, 30% train, width 512, x^2, full batch), evaluating
+   train and test loss and accuracy every 100 steps: a hand-written one-hot ``nn.Linear``
+   loop vs ``grokspec.training.loop.fit`` (measures off, and with the default measures).
+2. Transformer, training steps only (the loops evaluate at start and end only):
+   a. 1 layer, p=97 x+y, 30% train, full batch (Nanda et al. 2023's setting): the
+      progress-measures-style loop vs grokspec (specs/modadd_transformer.yaml's model at p=97);
+   b. 2 layers, p=97 x/y, 50% train, batch 512 (Power et al.'s; specs/moddiv_transformer.yaml):
+      the danielmamay/grokking-style and ironjr/grokfast-style loops vs grokspec.
+
+    python bench/throughput.py                 # both tables, 3 repeats
+    python bench/throughput.py --repeats 1 --only transformer
+
+Targets (issue 14): transformer steps/s >= 2x the peers' loops in both settings.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from grokspec.runners.gradient import GradientRunner
 
-from grokspec.spec.experiment import Experiment
-from grokspec.spec.loading import load_spec
-from grokspec.tracking.tracker import Tracker
-from grokspec.training.runner import RunContext
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peers import (  # noqa: E402 - bench/ is not a package
+    DecoderPostLN,
+    DecoderPreLN,
+    NandaTransformer,
+    OneHotMLP,
+    cross_entropy_high_precision,
+    with_op_token,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
+from grokspec.spec.loading import validate_data  # noqa: E402
+
+try:
+    from grokspec.training.loop import fit
+except ImportError:  # grokspec before the one loop (issue 10): for "before" tables
+
+    def fit(experiment, device, dataset=None, measures=True):  # noqa: ANN001, ANN201
+        from grokspec.metrics.measures import build_measures
+        from grokspec.runners.gradient import GradientRunner
+        from grokspec.training.runner import RunContext
+
+        ctx = RunContext(experiment, dataset, torch.device(device))
+        if measures:
+            ctx.measures, ctx.monitors = build_measures(experiment, dataset, ctx.device)
+        GradientRunner().run(ctx)
+        return ctx
+
+Contender = Callable[[int], float]  # steps -> CPU seconds
 
 
-def plain_loop(exp: Experiment, steps: int, eval_every: int) -> float:
-    """A hand-written loop: naive full-sequence model, full batch, eval with .item()."""
-    torch.manual_seed(exp.seed)
+def spec(dataset: dict, learner: dict, train: dict, metrics: list[str] | None = None,  # noqa: ANN201
+         lr: float = 1e-3):
+    return validate_data({
+        "name": "bench", "seed": 0, "dataset": dataset, "learner": learner,
+        "train": {"optimizer": {"kind": "adamw", "lr": lr, "weight_decay": 1.0,
+                                "betas": [0.9, 0.98]}, **train},
+        "analysis": {"metrics": metrics},
+        "tracking": {"experiment": "bench"},
+    })
+
+
+def cpu(fn: Callable[[], None]) -> float:
+    t = time.process_time()
+    fn()
+    return time.process_time() - t
+
+
+def grokspec_loop(exp, eval_every: int | None, measures: bool) -> Contender:  # noqa: ANN001
     data = exp.dataset.build(exp.seed)
-    learner = exp.learner
-    if learner.kind == "transformer":
-        learner = learner.model_copy(update={"last_position_only": False})
-    model = learner.build(data)
-    o = exp.train.optimizer
-    opt = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay, betas=o.betas)
-    start = time.perf_counter()
-    for step in range(1, steps + 1):
-        loss = F.cross_entropy(model(data.x_train), data.y_train)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if step % eval_every == 0:
-            with torch.no_grad():
-                _ = (model(data.x_train).argmax(-1) == data.y_train).float().mean().item()
-                _ = (model(data.x_test).argmax(-1) == data.y_test).float().mean().item()
-                _ = F.cross_entropy(model(data.x_test), data.y_test).item()
-    return steps / (time.perf_counter() - start)
+
+    def run(steps: int) -> float:
+        e = exp.model_copy(deep=True)
+        e.train.steps, e.train.stop = steps, None
+        e.train.eval_every = eval_every or steps
+        return cpu(lambda: fit(e, "cpu", dataset=data, measures=measures))
+
+    return run
 
 
-def grokspec_loop(exp: Experiment, steps: int, eval_every: int) -> float:
-    exp = exp.model_copy(deep=True)
-    exp.train.steps, exp.train.eval_every, exp.train.stop = steps, eval_every, None
+def adamw(params) -> torch.optim.Optimizer:  # noqa: ANN001
+    return torch.optim.AdamW(params, lr=1e-3, weight_decay=1.0, betas=(0.9, 0.98))
+
+
+# ----------------------------------------------------------------------------- the MLP
+
+
+def hand_mlp(exp, eval_every: int) -> Contender:  # noqa: ANN001
+    """A researcher's loop: full batch, loss/acc on train and test every ``eval_every``."""
     data = exp.dataset.build(exp.seed)
-    ctx = RunContext(exp, data, torch.device("cpu"))
-    start = time.perf_counter()
-    GradientRunner().run(ctx)
-    return steps / (time.perf_counter() - start)
+    xtr, ytr, xte, yte = data.x_train, data.y_train, data.x_test, data.y_test
+    p = exp.dataset.p
+
+    def run(steps: int) -> float:
+        torch.manual_seed(0)
+        model = OneHotMLP(p, exp.learner.width)
+        opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1.0, betas=(0.9, 0.98))
+
+        def loop() -> None:
+            for step in range(1, steps + 1):
+                loss = F.cross_entropy(model(xtr), ytr)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                if step % eval_every == 0 or step == 1:
+                    with torch.no_grad():
+                        for x, y in ((xtr, ytr), (xte, yte)):
+                            out = model(x)
+                            _ = F.cross_entropy(out, y).item()
+                            _ = (out.argmax(-1) == y).float().mean().item()
+
+        return cpu(loop)
+
+    return run
 
 
-def logged_loop(exp: Experiment, steps: int, uri: str | None) -> float:
-    """Seconds for the runner's loop at eval_every=10, metrics logged to MLflow or not.
+# ---------------------------------------------------------------------- the transformers
 
-    Only logging differs between the two: the same runner, evaluations and no progress
-    measures; with ``uri`` each evaluation goes through ``Tracker.log_metrics`` (batched) and
-    the final flush is inside the timing.
-    """
-    exp = exp.model_copy(deep=True)
-    exp.train.steps, exp.train.eval_every, exp.train.stop = steps, 10, None
+
+def peer_transformer(kind: str, exp, layers: int, batch: int | None) -> Contender:  # noqa: ANN001
     data = exp.dataset.build(exp.seed)
-    ctx = RunContext(exp, data, torch.device("cpu"))
-    tracker = None
-    if uri is not None:
-        tracker = Tracker(uri, "bench", "bench")
-        ctx.log = lambda m, s: tracker.log_metrics(m, s)
-    start = time.perf_counter()
-    GradientRunner().run(ctx)
-    if tracker is not None:
-        tracker.flush()
-    elapsed = time.perf_counter() - start
-    if tracker is not None:
-        tracker.end()
-    return elapsed
+    p = exp.dataset.p
+    xtr, ytr = data.x_train, data.y_train
+
+    def run(steps: int) -> float:
+        torch.manual_seed(0)
+        if kind == "nanda":
+            model: torch.nn.Module = NandaTransformer(p + 1, 3, layers=layers)
+            x_all = torch.cat([xtr, torch.full_like(xtr[:, :1], p)], 1)
+            forward = lambda x: model(x)[:, -1]  # noqa: E731
+            loss_fn = cross_entropy_high_precision
+        else:
+            cls = DecoderPostLN if kind == "danielmamay" else DecoderPreLN
+            model = cls(layers, 128, 4, p + 2, 4)
+            x_all = with_op_token(xtr, p)
+            if kind == "danielmamay":
+                forward = lambda x: model(x)[-1]  # noqa: E731
+            else:
+                forward = lambda x: model(x.T)[-1]  # noqa: E731
+            loss_fn = F.cross_entropy
+        opt = adamw(model.parameters())
+        n = len(xtr)
+        gen = torch.Generator().manual_seed(0)
+
+        def loop() -> None:
+            perm, at = torch.randperm(n, generator=gen), 0
+            for _ in range(steps):
+                if batch is None:
+                    xb, yb = x_all, ytr
+                else:
+                    if at + batch > n:
+                        perm, at = torch.randperm(n, generator=gen), 0
+                    idx = perm[at : at + batch]
+                    at += batch
+                    xb, yb = x_all[idx], ytr[idx]
+                loss = loss_fn(forward(xb), yb)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+
+        return cpu(loop)
+
+    return run
+
+
+def table(title: str, contenders: dict[str, Contender], steps: int, repeats: int,
+          baseline: str) -> None:
+    for c in contenders.values():  # warm up (allocators, kernels) outside the timing
+        c(2)
+    times: dict[str, list[float]] = {k: [] for k in contenders}
+    for _ in range(repeats):
+        for k, c in contenders.items():
+            times[k].append(c(steps))
+    rate = {k: steps / statistics.median(v) for k, v in times.items()}
+    print(f"\n{title}\n{steps} steps, median of {repeats}, CPU steps/s (1 thread)")
+    print(f"  {'loop':<44}{'steps/s':>9}{'vs ' + baseline:>22}")
+    for k, r in rate.items():
+        print(f"  {k:<44}{r:>9.2f}{r / rate[baseline]:>21.2f}x")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--steps", type=int, default=300)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--only", choices=["mlp", "transformer"], default=None)
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply the step counts")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    specs = {
-        "transformer (modadd_transformer.yaml)": ROOT / "specs/modadd_transformer.yaml",
-        "mlp (quickstart.yaml)": ROOT / "specs/quickstart.yaml",
-    }
-    print(f"torch {torch.__version__}, {args.threads} threads, {args.steps} steps, "
-          f"median of {args.repeats}, eval every 100 steps\n")
-    print(f"{'spec':<40}{'plain steps/s':>15}{'grokspec steps/s':>18}{'ratio':>8}")
-    for label, path in specs.items():
-        exp = load_spec(path)
-        plain, ours = [], []
-        for _ in range(args.repeats):  # interleaved so drift hits both alike
-            plain.append(plain_loop(exp, args.steps, 100))
-            ours.append(grokspec_loop(exp, args.steps, 100))
-        p, g = statistics.median(plain), statistics.median(ours)
-        print(f"{label:<40}{p:>15.1f}{g:>18.1f}{g / p:>7.2f}x")
-
-    print(f"\nMLflow logging overhead (eval_every=10, {args.steps} steps, SQLite store)")
-    print(f"{'spec':<40}{'off (s)':>10}{'on (s)':>10}{'overhead':>10}")
-    with tempfile.TemporaryDirectory() as tmp:
-        uri = f"sqlite:///{tmp}/mlflow.db"
-        for label, path in specs.items():
-            exp = load_spec(path)
-            logged_loop(exp, 10, uri)  # create + migrate the store outside the timing
-            off, on = [], []
-            for _ in range(args.repeats):
-                off.append(logged_loop(exp, args.steps, None))
-                on.append(logged_loop(exp, args.steps, uri))
-            a, b = statistics.median(off), statistics.median(on)
-            print(f"{label:<40}{a:>10.2f}{b:>10.2f}{(b - a) / a:>9.1%}")
+    torch.set_num_threads(1)
+    print(f"torch {torch.__version__}; process CPU time, 1 thread; shared machine: noisy")
+    modadd = {"kind": "modular", "op": "x+y", "p": 97, "train_fraction": 0.3}
+    moddiv = {"kind": "modular", "op": "x/y", "p": 97, "train_fraction": 0.5}
+    if args.only in (None, "mlp"):
+        mlp = {"kind": "mlp", "depth": 1, "width": 512, "activation": "quadratic"}
+        quick = spec(modadd, mlp, {"batch_size": "full"}, [], lr=3e-3)
+        table("1. MLP, quickstart (evaluating every 100 steps)", {
+            "hand-written one-hot nn.Linear loop": hand_mlp(quick, 100),
+            "grokspec fit, measures off": grokspec_loop(quick, 100, measures=False),
+            "grokspec fit, default measures": grokspec_loop(
+                spec(modadd, mlp, {"batch_size": "full"}, None, lr=3e-3), 100, True),
+        }, int(300 * args.scale), args.repeats, "hand-written one-hot nn.Linear loop")
+    if args.only in (None, "transformer"):
+        one = spec(modadd, {"kind": "transformer", "layers": 1, "d_model": 128, "heads": 4,
+                            "d_mlp": 512}, {"batch_size": "full"}, [])
+        table("2a. Transformer, 1 layer, p=97, full batch (training steps)", {
+            "progress-measures-style loop (Nanda et al.)": peer_transformer("nanda", one, 1, None),
+            "grokspec fit": grokspec_loop(one, None, measures=False),
+        }, int(30 * args.scale), args.repeats, "progress-measures-style loop (Nanda et al.)")
+        two = spec(moddiv, {"kind": "transformer", "layers": 2, "d_model": 128, "heads": 4,
+                            "d_mlp": 512, "layer_norm": True}, {"batch_size": 512}, [])
+        table("2b. Transformer, 2 layers, p=97, batch 512 (training steps)", {
+            "danielmamay/grokking-style loop": peer_transformer("danielmamay", two, 2, 512),
+            "ironjr/grokfast-style loop": peer_transformer("grokfast", two, 2, 512),
+            "grokspec fit": grokspec_loop(two, None, measures=False),
+        }, int(100 * args.scale), args.repeats, "danielmamay/grokking-style loop")
 
 
 if __name__ == "__main__":

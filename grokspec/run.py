@@ -1,8 +1,11 @@
-"""Run one experiment end to end: build, train with its runner, log to MLflow, summarise.
+"""Run experiments end to end: open the MLflow run(s), train in the one loop, close them.
 
-Everything that can be wrong with a spec or its dataset fails *before* the MLflow run is
-created, so a bad spec never leaves a half-logged run. Once the run exists, every way out of
-training (finish, divergence, exception, Ctrl-C) closes it with a status and a reason.
+``open -> train -> close`` are separate steps so that N seeds trained as one vectorized
+batch open N runs, train once (:func:`grokspec.training.loop.train` with N members) and close
+N runs, all on one thread. Everything that can be wrong with a spec or its dataset fails
+*before* a run is opened, so a bad spec never leaves a half-logged run. Once a run exists,
+every way out (finish, divergence, exception, Ctrl-C, SIGTERM/SIGHUP) closes it with a status
+and a reason.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import csv
 import hashlib
 import io
 import json
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,8 +28,10 @@ from grokspec.metrics.measures import build_measures
 from grokspec.metrics.summary import analyse, summary_metrics
 from grokspec.spec.experiment import Experiment, flatten
 from grokspec.tracking.tracker import Tracker, resolve_uri
-from grokspec.training.evaluation import resolve_device
-from grokspec.training.runner import Diverged, RunContext, Runner, load_runner, runner_name
+from grokspec.training.batched import spec_vectorizable
+from grokspec.training.loop import Member, NotVectorizable, resolve_device, train
+from grokspec.training.runner import Runner, load_runner, runner_name
+from grokspec.training.signals import interrupt_reason, terminate_as_interrupt
 
 
 @dataclass
@@ -36,6 +42,16 @@ class RunResult:
     summary: dict[str, Any] = field(default_factory=dict)
     reason: str | None = None
     artifacts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OpenRun:
+    """An MLflow run that exists and must be closed, with its member of the loop."""
+
+    experiment: Experiment
+    tracker: Tracker
+    member: Member
+    bar: Any = None
 
 
 def summarize(experiment: Experiment, history: list[dict[str, float]]) -> dict[str, Any]:
@@ -91,6 +107,86 @@ def run_tags(experiment: Experiment) -> dict[str, str]:
     return tags
 
 
+# -- open / close ---------------------------------------------------------------------------
+
+
+def open_run(
+    experiment: Experiment,
+    device: Any,
+    progress: bool = False,
+    parent_run_id: str | None = None,
+) -> OpenRun:
+    """Build and check the dataset, then create the MLflow run (params, tags)."""
+    dataset = experiment.dataset.build(experiment.seed)
+    experiment.learner.check_dataset(dataset)
+    measures, monitors = build_measures(experiment, dataset, device)
+    tracker = Tracker(
+        resolve_uri(experiment.tracking.uri),
+        experiment.tracking.experiment,
+        experiment.tracking.run_name or experiment.name,
+        tags=run_tags(experiment),
+        parent_run_id=parent_run_id,
+    )
+    member = Member(experiment, dataset, log=tracker.log_metrics,
+                    measures=measures, monitors=monitors)
+    run = OpenRun(experiment, tracker, member)
+    try:
+        tracker.log_params(flatten(experiment.resolved()))
+        tracker.set_tags({"grokspec.device": str(device),
+                          "grokspec.split": split_fingerprint(dataset)})
+    except BaseException as exc:
+        _safe_end(run, "FAILED", f"{type(exc).__name__}: {exc} (logging the spec)")
+        raise
+    if progress:
+        run.bar = _Bar(experiment.train.steps, experiment.name)
+        member.progress = run.bar.update_to
+    return run
+
+
+def close_run(run: OpenRun) -> RunResult:
+    """Close a trained run: FAILED with the reason if it diverged, else summary, phase tag,
+    artifacts and FINISHED."""
+    m, tracker = run.member, run.tracker
+    if run.bar is not None:
+        run.bar.close()
+    if m.error is not None:
+        reason = str(m.error)
+        _safe_end(run, "FAILED", reason)
+        return RunResult(tracker.run_id, "FAILED", m.history, reason=reason)
+    summary = summarize(run.experiment, m.history)
+    tracker.log_metrics(summary_metrics(summary))
+    tracker.set_tags({names.PHASE_TAG: summary["phase"]})
+    tracker.log_json(summary["stages"], "grok/stages.json")
+    _finish_artifacts(tracker, run.experiment, m.history, summary)
+    tracker.end("FINISHED")
+    return RunResult(tracker.run_id, "FINISHED", m.history, summary,
+                     artifacts={"model": m.model})
+
+
+def train_and_close(
+    runs: list[OpenRun], runner: Runner, device: Any, resume: bool = False
+) -> list[RunResult]:
+    """Train the open runs' members together, then close every run, whatever happened."""
+    try:
+        train([r.member for r in runs], runner, device, resume)
+    except NotVectorizable as exc:  # the built model cannot be batched: one after another
+        print(f"vectorize: {exc}; running the seeds one after another", file=sys.stderr)
+        return [res for r in runs for res in train_and_close([r], runner, device, resume)]
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (signals.Terminated)
+        for r in runs:
+            _safe_end(r, "KILLED", interrupt_reason(exc, r.member.last_step))
+        raise
+    except BaseException as exc:
+        for r in runs:
+            reason = f"{type(exc).__name__}: {exc} (after step {r.member.last_step})"
+            _safe_end(r, "FAILED", reason)
+        raise
+    return [close_run(r) for r in runs]
+
+
+# -- entry points -----------------------------------------------------------------------------
+
+
 def run_experiment(
     experiment: Experiment,
     device: str = "auto",
@@ -99,57 +195,43 @@ def run_experiment(
     runner: Runner | None = None,
     resume: bool = False,
 ) -> RunResult:
-    """Train ``experiment`` and log it as one MLflow run. Raises on crash/Ctrl-C (after
-    marking the run FAILED/KILLED); returns a FAILED result on divergence.
-
-    ``runner`` replaces the entry-point runner (the vectorized seed batch hands each seed's
-    run its share of one batched loop); ``resume`` lets the runner continue from the
-    experiment's last checkpoint (see :mod:`grokspec.training.checkpoint`)."""
-    dataset = experiment.dataset.build(experiment.seed)
-    experiment.learner.check_dataset(dataset)
+    """Train ``experiment`` and log it as one MLflow run. Raises on crash, Ctrl-C or
+    SIGTERM (after marking the run FAILED/KILLED); returns a FAILED result on divergence."""
     runner = runner or load_runner(runner_name(experiment))
     dev = resolve_device(device)
-    measures, monitors = build_measures(experiment, dataset, dev)
+    with terminate_as_interrupt():
+        run = open_run(experiment, dev, progress, parent_run_id)
+        return train_and_close([run], runner, dev, resume)[0]
 
-    tracker = Tracker(
-        resolve_uri(experiment.tracking.uri),
-        experiment.tracking.experiment,
-        experiment.tracking.run_name or experiment.name,
-        tags=run_tags(experiment),
-        parent_run_id=parent_run_id,
-    )
-    tracker.log_params(flatten(experiment.resolved()))
-    tracker.set_tags({"grokspec.device": str(dev), "grokspec.split": split_fingerprint(dataset)})
-    bar = _progress_bar(experiment) if progress else None
-    ctx = RunContext(experiment, dataset, dev, log=lambda m, s: tracker.log_metrics(m, s))
-    ctx.resume = resume
-    ctx.measures, ctx.monitors = measures, monitors
-    if bar is not None:
-        ctx.progress = bar.update_to
-    last_step = lambda: int(ctx.history[-1]["step"]) if ctx.history else 0  # noqa: E731
-    try:
-        runner.run(ctx)
-    except Diverged as exc:
-        _safe_end(tracker, experiment, ctx.history, "FAILED", str(exc))
-        return RunResult(tracker.run_id, "FAILED", ctx.history, reason=str(exc))
-    except KeyboardInterrupt:
-        reason = f"interrupted (Ctrl-C) after step {last_step()}"
-        _safe_end(tracker, experiment, ctx.history, "KILLED", reason)
-        raise
-    except BaseException as exc:
-        reason = f"{type(exc).__name__}: {exc} (after step {last_step()})"
-        _safe_end(tracker, experiment, ctx.history, "FAILED", reason)
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    summary = summarize(experiment, ctx.history)
-    tracker.log_metrics(summary_metrics(summary))
-    tracker.set_tags({names.PHASE_TAG: summary["phase"]})
-    tracker.log_json(summary["stages"], "grok/stages.json")
-    _finish_artifacts(tracker, experiment, ctx.history, summary)
-    tracker.end("FINISHED")
-    return RunResult(tracker.run_id, "FINISHED", ctx.history, summary, artifacts=ctx.artifacts)
+
+def run_batch(
+    experiments: list[Experiment],
+    device: str = "auto",
+    parent_run_id: str | None = None,
+    resume: bool = False,
+) -> list[RunResult]:
+    """The seeds of one spec as one vectorized computation: N runs opened, one loop, N runs
+    closed. Falls back to one run after another (with a note) when they cannot be batched."""
+    why = spec_vectorizable(experiments[0])
+    if why:
+        print(f"vectorize: {why}; running the seeds one after another", file=sys.stderr)
+        return [run_experiment(e, device, parent_run_id=parent_run_id, resume=resume)
+                for e in experiments]
+    runner = load_runner(runner_name(experiments[0]))
+    dev = resolve_device(device)
+    runs: list[OpenRun] = []
+    with terminate_as_interrupt():
+        try:
+            for e in experiments:
+                runs.append(open_run(e, dev, parent_run_id=parent_run_id))
+        except BaseException as exc:  # close the runs already opened before re-raising
+            for r in runs:
+                _safe_end(r, "FAILED", f"a sibling in the batch failed to start: {exc}")
+            raise
+        return train_and_close(runs, runner, dev, resume)
+
+
+# -- artifacts and progress -------------------------------------------------------------------
 
 
 def _finish_artifacts(
@@ -169,15 +251,15 @@ def _finish_artifacts(
     tracker.log_files(files)
 
 
-def _safe_end(
-    tracker: Tracker, experiment: Experiment, history: list, status: str, reason: str
-) -> None:
+def _safe_end(run: OpenRun, status: str, reason: str) -> None:
     """Close the run with a reason even if logging the partial artifacts fails too."""
+    if run.bar is not None:
+        run.bar.close()
     try:
-        _finish_artifacts(tracker, experiment, history)
+        _finish_artifacts(run.tracker, run.experiment, run.member.history)
     except Exception:  # noqa: BLE001 - the original error is what matters
         pass
-    tracker.end(status, reason)
+    run.tracker.end(status, reason)
 
 
 class _Bar:
@@ -201,7 +283,3 @@ class _Bar:
 
     def close(self) -> None:
         self.bar.close()
-
-
-def _progress_bar(experiment: Experiment) -> _Bar:
-    return _Bar(experiment.train.steps, experiment.name)

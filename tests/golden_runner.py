@@ -16,9 +16,8 @@ def run_plain(data: dict[str, Any]) -> list[str]:
 
 
 def run_vectorized(data: dict[str, Any], seeds: list[int]) -> list[str]:
-    from grokspec.training.vectorized import run_seed_batch
+    from grokspec.run import run_batch
 
-    exps = [validate_data({**data, "seed": s}) for s in seeds]
-    outcomes = run_seed_batch(exps, "cpu", None)
-    assert all(o.status == "FINISHED" for o in outcomes), [o.reason for o in outcomes]
-    return [o.run_id for o in outcomes]
+    results = run_batch([validate_data({**data, "seed": s}) for s in seeds], "cpu")
+    assert all(r.status == "FINISHED" for r in results), [r.reason for r in results]
+    return [r.run_id for r in results]

@@ -11,6 +11,7 @@ import pytest
 from grokspec.analysis.compare import compare, find_runs
 from grokspec.cli.main import main
 from grokspec.metrics import names
+from grokspec.tracking.store import RunStore
 
 SWEEP = """\
 name: cmp
@@ -79,7 +80,7 @@ def test_compare_table_png_csv_and_parent_log(
 def test_filter_runs_and_errors(
     store: str, store_client, tmp_path: Path, capsys  # noqa: ANN001
 ) -> None:
-    client = store_client
+    client = RunStore(store)
     only_mlp = compare(client, "cmp", filter_string="tags.`grokspec.learner` = 'mlp'")
     assert [r["learner"] for r in only_mlp.rows] == ["mlp"]
     run_id = only_mlp.rows[0]["run_id"]
@@ -103,5 +104,5 @@ def test_runs_without_a_summary_are_analysed_from_their_history(client) -> None:
         client.log_metric(rid, names.TRAIN_ACC, 1.0 if step >= 100 else 0.0, step=step)
         client.log_metric(rid, names.TEST_ACC, 1.0 if step >= 2000 else 0.0, step=step)
     client.set_terminated(rid)
-    row = compare(client, "old").rows[0]
+    row = compare(RunStore(client.tracking_uri), "old").rows[0]
     assert (row["train_fit_step"], row["test_fit_step"], row["phase"]) == (100, 2000, "grokking")

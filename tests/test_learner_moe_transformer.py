@@ -41,8 +41,9 @@ def test_routing_per_layer_and_position() -> None:
     routing = model.routing(x)
     assert torch.equal(model(x), before) and not model.training  # routing has no side effect
     assert len(routing) == 2
-    for ids, gates in routing:
+    for ids, gates, mixed in routing:
         assert ids.shape == gates.shape == (5, 3, 2)  # (batch, operands + "=", top_k)
+        assert mixed.shape == (5, 3, 32)  # the gated expert output per position
         assert ids.min() >= 0 and ids.max() < 4
         assert (ids[..., 0] != ids[..., 1]).all()  # two distinct experts per token
         assert (gates > 0).all() and (gates.sum(-1) <= 1 + 1e-6).all()
@@ -54,7 +55,7 @@ def test_moe_output_is_the_gated_sum_of_chosen_experts() -> None:
     block = model.blocks[0]
     a = torch.randn(4, 3, 32)
     out = block.mlp(a)
-    ids, gates = block.last_routing
+    ids, gates, mixed = block.last_routing
     want = torch.zeros_like(a)
     for b in range(4):
         for t in range(3):
@@ -62,6 +63,7 @@ def test_moe_output_is_the_gated_sum_of_chosen_experts() -> None:
                 e = int(ids[b, t, slot])
                 want[b, t] += gates[b, t, slot] * block.experts[e](a[b, t])
     assert torch.allclose(out, want, atol=1e-6)
+    assert torch.equal(mixed, out.detach())  # what the routing reports is what the block adds
 
 
 def test_one_expert_is_the_plain_transformer() -> None:

@@ -59,7 +59,7 @@ def test_analyse_and_summary_metric_names() -> None:
         for s, a, b, w in zip(STEPS, TRAIN, TEST, [0, 0, 0.5, 1.0, 1.0, 0, 0], strict=True)
     ]
     phase = {"grokking_min_ratio": 2.0, "grokking_min_evals": 3}
-    s = analyse(history, 0.99, AnalysisSpec(phase=phase))
+    s = analyse(history, 0.99, AnalysisSpec(phase_rule="grokspec", phase=phase))
     assert s["phase"] == "grokking" and s["warning_step"] == 300 and s["warning_lead"] == 200
     m = summary_metrics(s)
     assert m[names.GROK_DELAY_RATIO] == 2.5

@@ -105,7 +105,13 @@ def test_directions_are_orthonormal_and_subtraction_uses_its_own() -> None:
 class FourierAdder(nn.Module):
     """A hand-built model of x + y mod p: its embedding IS an exact Fourier basis (columns
     cos/sin of the key frequencies, plus an unused `=` row), and it computes
-    logit_z = s * sum_k cos(w_k (x + y - z)) from it by the angle-addition identities."""
+    logit_z = s * sum_k cos(w_k (x + y - z)) from it by the angle-addition identities.
+    It shows the measures its embedding through the learner contract, as a third party would."""
+
+    provides = frozenset({"token_embeddings"})
+
+    def token_embeddings(self) -> list[torch.Tensor]:
+        return [self.embed.weight]
 
     def __init__(self, p: int, freqs: tuple[int, ...], scale: float = 4.0) -> None:
         super().__init__()
@@ -128,7 +134,11 @@ class FourierAdder(nn.Module):
 
 
 def test_measure_on_a_hand_built_fourier_model() -> None:
-    exp = experiment(dataset={"p": P}, analysis={"fourier_top_k": 2})
+    # grokspec's embedding_top_k key frequencies (Nanda et al.'s neuron-based ones, the
+    # default: tests/test_paper_definitions_measures.py).
+    exp = experiment(
+        dataset={"p": P}, analysis={"fourier_top_k": 2, "key_frequencies": "embedding_top_k"}
+    )
     data = exp.dataset.build(exp.seed)
     model = FourierAdder(P, KEYS)
     out = FourierMeasure(exp, data, torch.device("cpu"))(0, model)
@@ -142,7 +152,10 @@ def test_measure_on_a_hand_built_fourier_model() -> None:
 
 
 def test_one_hot_mlp_embedding_is_its_first_layer_columns_per_operand() -> None:
-    exp = experiment(dataset={"p": P}, learner={"width": 8}, analysis={"fourier_top_k": 2})
+    exp = experiment(
+        dataset={"p": P}, learner={"width": 8},
+        analysis={"fourier_top_k": 2, "key_frequencies": "embedding_top_k"},
+    )
     data = exp.dataset.build(exp.seed)
     model = exp.learner.build(data)
     first = model.net[0]
@@ -159,7 +172,10 @@ def test_one_hot_mlp_embedding_is_its_first_layer_columns_per_operand() -> None:
 
 
 def test_restricted_loss_judges_clean_labels_under_label_noise() -> None:
-    exp = experiment(dataset={"p": P, "label_noise": 0.3}, analysis={"fourier_top_k": 2})
+    exp = experiment(
+        dataset={"p": P, "label_noise": 0.3},
+        analysis={"fourier_top_k": 2, "key_frequencies": "embedding_top_k"},
+    )
     data = exp.dataset.build(exp.seed)
     assert bool(data.meta_train["corrupted"].any())
     model = FourierAdder(P, KEYS)

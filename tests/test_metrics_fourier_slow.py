@@ -11,14 +11,11 @@ the end) and the restricted loss has fallen from 1.65 to 0.16.
 from __future__ import annotations
 
 import pytest
-import torch
-from grokspec.runners.gradient import GradientRunner
 
 from grokspec.metrics import names
 from grokspec.metrics.events import grok_events
-from grokspec.metrics.measures import build_measures
 from grokspec.metrics.stages import detect_stages
-from grokspec.training.runner import RunContext
+from grokspec.training.loop import fit as fit_run
 from tests.metrics_helpers import with_learner
 
 
@@ -36,12 +33,7 @@ def test_fourier_sparsity_rises_before_the_test_accuracy_jump() -> None:
         },
         analysis={"metrics": ["fourier"]},
     )
-    data = exp.dataset.build(exp.seed)
-    dev = torch.device("cpu")
-    ctx = RunContext(exp, data, dev)
-    ctx.measures, ctx.monitors = build_measures(exp, data, dev)
-    GradientRunner().run(ctx)
-    h = ctx.history
+    h = fit_run(exp, "cpu").history
     steps = [int(r["step"]) for r in h]
     test = [r[names.TEST_ACC] for r in h]
     ev = grok_events(steps, [r[names.TRAIN_ACC] for r in h], test, 0.99)

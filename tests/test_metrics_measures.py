@@ -6,10 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from grokspec.metrics import names
-from grokspec.metrics.measures import build_measures
 from grokspec.metrics.spec import resolve_measures
 from grokspec.run import run_experiment
 from grokspec.spec.loading import SpecError, load_spec
@@ -62,15 +60,9 @@ def test_measures_do_not_change_training() -> None:
     runs = {}
     for key, metrics in (("on", None), ("off", [])):
         exp = experiment(train={"steps": 200, "stop": None}, analysis={"metrics": metrics})
-        data = exp.dataset.build(exp.seed)
-        from grokspec.runners.gradient import GradientRunner
+        from grokspec.training.loop import fit
 
-        from grokspec.training.runner import RunContext
-
-        ctx = RunContext(exp, data, torch.device("cpu"))
-        ctx.measures, ctx.monitors = build_measures(exp, data, torch.device("cpu"))
-        GradientRunner().run(ctx)
-        runs[key] = ctx.history
+        runs[key] = fit(exp, "cpu").history
     for on, off in zip(runs["on"], runs["off"], strict=True):
         assert {k: on[k] for k in off} == off
     assert names.FOURIER_SPARSITY in runs["on"][-1] and names.WARNING_SCORE in runs["on"][-1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from grokspec.learners.contract import ContractError
 from grokspec.metrics import names
 from grokspec.metrics.measures import PathwayMeasure
 from grokspec.metrics.pathways import (
@@ -81,4 +82,5 @@ def test_one_layer_moe_has_no_consistency_and_other_models_nothing() -> None:
     exp, data, model = moe(layers=1)
     out = PathwayMeasure(exp.analysis, data, torch.device("cpu"))(0, model)
     assert names.PATHWAY_DISTANCE in out and names.PATHWAY_CONSISTENCY not in out
-    assert PathwayMeasure(exp.analysis, data, torch.device("cpu"))(0, torch.nn.Linear(2, 2)) == {}
+    with pytest.raises(ContractError, match="'pathways' cannot read Linear: .*routing"):
+        PathwayMeasure(exp.analysis, data, torch.device("cpu"))(0, torch.nn.Linear(2, 2))

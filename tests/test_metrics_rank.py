@@ -38,7 +38,11 @@ def test_mean_is_removed_and_degenerate_inputs() -> None:
 
 
 def test_measure_reports_the_rank_of_each_hidden_layer() -> None:
-    exp = experiment(learner={"depth": 2, "width": 32})
+    # grokspec's centred-pre-activation definition (Fan et al.'s, the default, reads the
+    # post-activations: tests/test_paper_definitions_measures.py).
+    exp = experiment(
+        learner={"depth": 2, "width": 32}, analysis={"rank_definition": "centred_preactivation"}
+    )
     data = exp.dataset.build(exp.seed)
     model = exp.learner.build(data)
     assert set(preactivation_layers(model)) == {"net.0", "net.2"}

@@ -89,12 +89,12 @@ def test_divergence_marks_run_failed(client) -> None:
 
 
 def test_crash_marks_run_failed_with_reason(client, monkeypatch: pytest.MonkeyPatch) -> None:
-    import grokspec.runners.gradient as gradient
+    import grokspec.training.evaluation as evaluation
 
     def boom(*args, **kwargs):
         raise RuntimeError("simulated crash")
 
-    monkeypatch.setattr(gradient, "standard_metrics", boom)
+    monkeypatch.setattr(evaluation, "standard_metrics", boom)
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_experiment(experiment(train={"steps": 10}))
     (run,) = client.search_runs([client.get_experiment_by_name("tests").experiment_id])

@@ -10,7 +10,7 @@ import torch
 
 from grokspec.run import run_experiment
 from grokspec.training.checkpoint import checkpoint_path
-from grokspec.training.runner import RunContext
+from grokspec.training.loop import Member
 from tests.helpers import experiment
 
 
@@ -34,17 +34,17 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(
     ckpt = checkpoint_path(exp)
     assert not ckpt.exists()  # a finished run leaves no checkpoint behind
 
-    on_eval = RunContext.on_eval
+    record = Member.record
 
-    def killed_at_250(self: RunContext, step: int, metrics: dict, model: object = None) -> bool:
+    def killed_at_250(self: Member, step: int, metrics: dict, model: object = None) -> None:
         if step == 250:
             raise KeyboardInterrupt  # as if Ctrl-C / SIGTERM landed mid-run
-        return on_eval(self, step, metrics, model)
+        record(self, step, metrics, model)
 
-    monkeypatch.setattr(RunContext, "on_eval", killed_at_250)
+    monkeypatch.setattr(Member, "record", killed_at_250)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(exp, device="cpu")
-    monkeypatch.setattr(RunContext, "on_eval", on_eval)
+    monkeypatch.setattr(Member, "record", record)
     assert ckpt.exists() and Path(ckpt).stat().st_size > 0  # written at step 200
 
     resumed = run_experiment(exp, device="cpu", resume=True)

@@ -42,12 +42,22 @@ def children(client, parent_id: str) -> list:  # noqa: ANN001 - MlflowClient
 
 
 def test_failing_points_leave_the_rest_and_resume_reruns_only_them(
-    tmp_path: Path, client
-) -> None:  # noqa: ANN001
+    tmp_path: Path, client, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    import grokspec.run
+
+    open_run = grokspec.run.open_run
+
+    def failing_setup(experiment, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        if experiment.train.eval_every == 24:
+            raise ValueError("simulated setup failure")
+        return open_run(experiment, *args, **kwargs)
+
+    monkeypatch.setattr(grokspec.run, "open_run", failing_setup)
     path = write(tmp_path, {"variants": {
         "good": {},
         "nan": {"train": {"optimizer": {"kind": "sgd", "lr": 1.0e6}}},  # diverges
-        "broken": {"runner": "no-such-runner"},  # raises before its run exists
+        "broken": {"train": {"eval_every": 24}},  # raises before its run exists
     }})
     sweep = load_sweep(path)
     first = run_sweep(sweep, echo=lambda m: None)
@@ -58,7 +68,7 @@ def test_failing_points_leave_the_rest_and_resume_reruns_only_them(
     runs = {r.data.tags["grokspec.sweep.variant"]: r for r in children(client, first.parent_run_id)}
     assert set(runs) == {"good", "nan", "broken"}
     assert "diverged at step" in runs["nan"].data.tags["grokspec.failure_reason"]
-    assert "no-such-runner" in runs["broken"].data.tags["grokspec.failure_reason"]
+    assert "simulated setup failure" in runs["broken"].data.tags["grokspec.failure_reason"]
     assert runs["good"].data.metrics["grok/train_fit_step"] > 0
     parent = client.get_run(first.parent_run_id)
     assert parent.info.status == "FAILED"

@@ -10,10 +10,10 @@ import torch
 import yaml
 
 from grokspec.metrics import names
+from grokspec.run import run_batch
 from grokspec.sweep.executors import Task, run_one
 from grokspec.sweep.expand import load_sweep
 from grokspec.sweep.launch import plan_tasks, run_sweep
-from grokspec.training.vectorized import run_seed_batch
 from tests.helpers import TINY_GROK, experiment
 
 
@@ -40,7 +40,7 @@ def test_vectorized_seeds_match_sequential_runs(client, batch_size: int | str) -
         for s in (0, 1, 2)
     ]
     alone = [run_one(e, Task([], "", "cpu")) for e in exps]
-    batched = run_seed_batch(exps, "cpu", None)
+    batched = run_batch(exps, "cpu")
     assert [o.status for o in batched] == ["FINISHED"] * 3
     assert len({o.run_id for o in alone + batched}) == 6  # each seed is its own run
     for exp, a, b in zip(exps, alone, batched, strict=True):
@@ -59,7 +59,7 @@ def test_early_stopping_and_grokking_per_seed_in_a_batch(client) -> None:  # noq
     """Seeds that grok stop at their own step, as they would alone; the batch goes on."""
     exps = [experiment(seed=s, train={"batch_size": 128}, analysis={"metrics": []}) for s in (0, 1)]
     alone = [run_one(e, Task([], "", "cpu")) for e in exps]
-    batched = run_seed_batch(exps, "cpu", None)
+    batched = run_batch(exps, "cpu")
     for a, b in zip(alone, batched, strict=True):
         assert b.status == "FINISHED"
         assert b.summary["test_fit_step"] is not None  # it grokked

@@ -14,21 +14,21 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from mlflow import MlflowClient
-from mlflow.entities import Run
+from typing import TYPE_CHECKING, Any
 
 from grokspec.analysis.plots import overlay_figure, to_png
 from grokspec.metrics import names
 from grokspec.metrics.spec import AnalysisSpec
 from grokspec.metrics.summary import analyse
+from grokspec.tracking import tags
+
+if TYPE_CHECKING:
+    from grokspec.tracking.store import Run, RunStore
 
 DEFAULT_METRICS = (names.TEST_ACC, names.TRAIN_ACC)
 COLUMNS = (
     "run", "learner", "dataset", "fit step", "grok step", "delay", "phase", "final test acc"
 )
-PARENT_TAG = "mlflow.parentRunId"
 
 
 @dataclass
@@ -41,51 +41,19 @@ class Comparison:
     csv: Path | None = None
     parent_run_id: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    experiment_ids: list[str] = field(default_factory=list)
+    logged_to_parent: bool = False
 
 
 def find_runs(
-    client: MlflowClient,
+    store: RunStore,
     experiment: str | None = None,
     run_ids: Sequence[str] = (),
     filter_string: str = "",
 ) -> list[Run]:
-    """Runs by id, else by experiment name (else every experiment) and MLflow filter.
-
-    Only grokspec runs (tag ``grokspec.learner``) are kept, so a sweep's parent run, which
-    trains nothing, is not a row.
-    """
-    if run_ids:
-        runs = [client.get_run(r) for r in run_ids]
-    else:
-        if experiment is not None:
-            exp = client.get_experiment_by_name(experiment)
-            if exp is None:
-                known = sorted(e.name for e in client.search_experiments())
-                raise LookupError(f"no MLflow experiment named '{experiment}' (found: {known})")
-            exp_ids = [exp.experiment_id]
-        else:
-            exp_ids = [e.experiment_id for e in client.search_experiments()]
-        runs = []
-        token = None
-        while True:
-            page = client.search_runs(
-                exp_ids, filter_string, max_results=1000, page_token=token,
-                order_by=["attributes.start_time ASC"],
-            )
-            runs += list(page)
-            token = page.token
-            if not token:
-                break
-    return [r for r in runs if "grokspec.learner" in r.data.tags]
-
-
-def metric_history(client: MlflowClient, run_id: str, keys: Sequence[str]) -> list[dict]:
-    """A run's metric history as rows ``{"step": s, key: value, ...}``, merged by step."""
-    by_step: dict[int, dict[str, float]] = {}
-    for key in keys:
-        for m in client.get_metric_history(run_id, key):
-            by_step.setdefault(int(m.step), {"step": int(m.step)})[key] = m.value
-    return [by_step[s] for s in sorted(by_step)]
+    """Runs by id, else by experiment name (else every experiment) and MLflow filter; only
+    grokspec runs, so a sweep's parent run, which trains nothing, is not a row."""
+    return store.grokspec_runs(experiment, run_ids, filter_string)
 
 
 def _param(run: Run, key: str, default: Any = None) -> Any:
@@ -94,7 +62,7 @@ def _param(run: Run, key: str, default: Any = None) -> Any:
 
 def summarize_run(run: Run, history: list[dict[str, float]]) -> dict[str, Any]:
     """One table row: the logged summary where present, else analysed from the history."""
-    m, tags = run.data.metrics, run.data.tags
+    m, run_tags = run.data.metrics, run.data.tags
 
     def step(key: str) -> int | None:
         return int(m[key]) if key in m else None
@@ -102,17 +70,17 @@ def summarize_run(run: Run, history: list[dict[str, float]]) -> dict[str, Any]:
     row: dict[str, Any] = {
         "run_id": run.info.run_id,
         "run_name": run.info.run_name,
-        "learner": tags.get("grokspec.learner", "?"),
-        "dataset": tags.get("grokspec.dataset", "?"),
+        "learner": run_tags.get(tags.LEARNER, "?"),
+        "dataset": run_tags.get(tags.DATASET, "?"),
         "status": run.info.status,
         "train_fit_step": step(names.GROK_TRAIN_FIT_STEP),
         "test_fit_step": step(names.GROK_TEST_FIT_STEP),
         "delay": step(names.GROK_DELAY),
         "delay_ratio": m.get(names.GROK_DELAY_RATIO),
-        "phase": tags.get(names.PHASE_TAG),
+        "phase": run_tags.get(tags.PHASE),
         "final_test_acc": m.get(names.TEST_ACC),
         "final_train_acc": m.get(names.TRAIN_ACC),
-        "parent_run_id": tags.get(PARENT_TAG),
+        "parent_run_id": run_tags.get(tags.PARENT_RUN_ID),
     }
     if row["phase"] is None and history:
         threshold = float(_param(run, "train.fit_threshold", 0.99))
@@ -126,7 +94,7 @@ def run_labels(runs: Sequence[Run]) -> dict[str, str]:
     """Legend labels: ``name (learner)``, plus the spec values that tell same-named runs
     apart (up to three differing params, e.g. ``seed=1``)."""
     base = {
-        r.info.run_id: f"{r.info.run_name} ({r.data.tags.get('grokspec.learner', '?')})"
+        r.info.run_id: f"{r.info.run_name} ({r.data.tags.get(tags.LEARNER, '?')})"
         for r in runs
     }
     labels = {}
@@ -177,7 +145,7 @@ def rows_csv(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def compare(
-    client: MlflowClient,
+    store: RunStore,
     experiment: str | None = None,
     run_ids: Sequence[str] = (),
     filter_string: str = "",
@@ -187,25 +155,30 @@ def compare(
 ) -> Comparison:
     """Find runs, tabulate them, and (with ``out``) write ``compare.png`` and
     ``compare.csv`` there; when every run has the same parent, log both to the parent."""
-    runs = find_runs(client, experiment, run_ids, filter_string)
+    runs = find_runs(store, experiment, run_ids, filter_string)
     need = sorted({*metrics, names.TRAIN_ACC, names.TEST_ACC})
-    histories = {r.info.run_id: metric_history(client, r.info.run_id, need) for r in runs}
+    histories = {r.info.run_id: store.metric_history(r.info.run_id, need) for r in runs}
     rows = [summarize_run(r, histories[r.info.run_id]) for r in runs]
     labels = run_labels(runs)
     result = Comparison(rows, histories, labels=labels)
+    result.experiment_ids = sorted({r.info.experiment_id for r in runs})
+    parents = {store.parent_of(r) for r in runs}
+    if len(parents) == 1 and None not in parents:
+        result.parent_run_id = parents.pop()
     if out is None or not runs:
         return result
     out.mkdir(parents=True, exist_ok=True)
     result.csv = out / "compare.csv"
     result.csv.write_text(rows_csv(rows))
     curves = {labels[r.info.run_id]: histories[r.info.run_id] for r in runs}
-    title = ", ".join(sorted({client.get_experiment(r.info.experiment_id).name for r in runs}))
+    title = ", ".join(sorted({store.experiment_name(e) for e in result.experiment_ids}))
     result.png = out / "compare.png"
     result.png.write_bytes(to_png(overlay_figure(curves, list(metrics), title=title)))
-    parents = {r.data.tags.get(PARENT_TAG) for r in runs}
-    if log_to_parent and len(parents) == 1 and None not in parents:
-        parent = parents.pop()
-        client.log_artifact(parent, str(result.png), "compare")
-        client.log_artifact(parent, str(result.csv), "compare")
-        result.parent_run_id = parent
+    if log_to_parent and result.parent_run_id:
+        from grokspec.tracking.tracker import Tracker
+
+        parent = Tracker.attach(store.uri, result.parent_run_id)
+        parent.log_file(result.png, "compare")
+        parent.log_file(result.csv, "compare")
+        result.logged_to_parent = True
     return result

@@ -18,21 +18,20 @@ import csv
 import io
 import re
 import statistics
-import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from mlflow import MlflowClient
 
 from grokspec.analysis.plots import to_png
 from grokspec.metrics import names
 from grokspec.metrics.phases import PHASES, phase_label
-from grokspec.tracking.tracker import resolve_uri
+from grokspec.tracking import tags
+from grokspec.tracking.store import RunStore
+from grokspec.tracking.tracker import Tracker
 
-PHASE_TAG = getattr(names, "PHASE_TAG", "grok.phase")
 COLOURS = {
     "comprehension": "#2ca02c",
     "grokking": "#1f77b4",
@@ -67,7 +66,7 @@ def _num(text: str | None) -> Any:
 
 
 def _phase(run: Any) -> str:
-    tag = run.data.tags.get(PHASE_TAG)
+    tag = run.data.tags.get(tags.PHASE)
     if tag:
         return tag
     m = run.data.metrics
@@ -78,22 +77,15 @@ def _phase(run: Any) -> str:
 
 
 def _runs(
-    client: MlflowClient, exp_id: str, x: str, y: str, parent: str | None
+    store: RunStore, exp_id: str, x: str, y: str, parent: str | None
 ) -> tuple[str | None, list]:
     """The parent run and its latest FINISHED child per spec hash that has both params."""
 
     def children(pid: str) -> list:
-        return client.search_runs(
-            [exp_id], f"tags.`mlflow.parentRunId` = '{pid}' and attributes.status = 'FINISHED'",
-            order_by=["attributes.start_time ASC"], max_results=50_000,
-        )
+        return store.children(pid, exp_id, status="FINISHED")
 
     if parent is None:
-        parents = client.search_runs(
-            [exp_id], "tags.`grokspec.sweep.role` = 'parent'",
-            order_by=["attributes.start_time DESC"], max_results=200,
-        )
-        for run in parents:
+        for run in store.sweep_parents(exp_id):
             kids = children(run.info.run_id)
             if any(x in r.data.params and y in r.data.params for r in kids):
                 parent = run.info.run_id
@@ -107,7 +99,7 @@ def _runs(
         raise LookupError(
             f"parent run {parent} has no FINISHED children with params '{x}' and '{y}'"
         )
-    latest = {r.data.tags.get("grokspec.spec_hash", r.info.run_id): r for r in kids}
+    latest = {r.data.tags.get(tags.SPEC_HASH, r.info.run_id): r for r in kids}
     return parent, list(latest.values())
 
 
@@ -121,11 +113,9 @@ def phase_diagram(
     out: str | Path | None = None,
 ) -> PhaseDiagram:
     """Draw, write and log the diagram. Raises LookupError if there is nothing to draw."""
-    client = MlflowClient(tracking_uri=resolve_uri(uri))
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:
-        raise LookupError(f"no MLflow experiment named '{experiment}' in {resolve_uri(uri)}")
-    parent, runs = _runs(client, exp.experiment_id, x, y, parent_run_id)
+    store = RunStore(uri)
+    exp_id = store.require_experiment(experiment)
+    parent, runs = _runs(store, exp_id, x, y, parent_run_id)
     cells: dict[tuple[Any, Any], list[Any]] = defaultdict(list)
     for run in runs:
         key = (_num(run.data.params[x]), _num(run.data.params[y]))
@@ -140,11 +130,11 @@ def phase_diagram(
     path.write_bytes(png)
     table = _table(summary, xs, ys, x, y)
     if parent:
-        with tempfile.TemporaryDirectory() as tmp:
-            stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", metric)
-            (Path(tmp) / f"phase_diagram_{stem}.png").write_bytes(png)
-            (Path(tmp) / f"phase_diagram_{stem}.csv").write_text(_csv(cells, x, y, metric))
-            client.log_artifacts(parent, tmp)
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", metric)
+        Tracker.attach(store.uri, parent).log_files({
+            f"phase_diagram_{stem}.png": png,
+            f"phase_diagram_{stem}.csv": _csv(cells, x, y, metric).encode(),
+        })
     return PhaseDiagram(path, parent, table, dict(cells))
 
 

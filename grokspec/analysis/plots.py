@@ -39,6 +39,11 @@ def _log_axes(ax: Axes, logy: bool) -> None:
         ax.set_yscale("log")
 
 
+def is_accuracy(metric: str) -> bool:
+    """``train/acc``, ``test/acc``, ``test/acc_subclass/0.1``: values in [0, 1]."""
+    return metric.rsplit("/", 1)[-1].startswith("acc") or "/acc" in metric
+
+
 def curves_figure(history: Sequence[Mapping[str, float]], title: str = "") -> Figure:
     """Accuracy and loss vs step for one run, train and test."""
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
@@ -71,6 +76,8 @@ def overlay_figure(
         for i, (label, history) in enumerate(runs.items()):
             ax.plot(*_series(history, metric), color=colours[i % len(colours)], label=label)
         _log_axes(ax, logy=metric.endswith("loss"))
+        if is_accuracy(metric):  # fixed: auto-scaling makes a 0.9975 dip look like a crash
+            ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("step (optimizer updates)")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)

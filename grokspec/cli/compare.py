@@ -46,27 +46,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
     from grokspec.analysis.compare import compare, format_table
-    from grokspec.tracking.tracker import resolve_uri
+    from grokspec.tracking.store import RunStore, StoreError
 
-    uri = resolve_uri(args.uri)
-    client = MlflowClient(tracking_uri=uri)
+    store = RunStore(args.uri)
     try:
         result = compare(
-            client, args.experiment, args.runs, args.filter, args.metrics, Path(args.out),
+            store, args.experiment, args.runs, args.filter, args.metrics, Path(args.out),
             log_to_parent=not args.no_parent_log,
         )
-    except (LookupError, MlflowException) as exc:
+    except (LookupError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not result.rows:
-        print(f"no grokspec runs matched in {uri}", file=sys.stderr)
+        print(f"no grokspec runs matched in {store.uri}", file=sys.stderr)
         return 2
     print(format_table(result.rows, result.labels))
     print(f"\nplot: {result.png}\ntable: {result.csv}")
-    if result.parent_run_id:
+    if result.logged_to_parent:
         print(f"logged to parent run {result.parent_run_id} under compare/")
+    if len(result.experiment_ids) == 1:
+        for line in store.ui_lines(result.experiment_ids[0], result.parent_run_id):
+            print(line)
     return 0

@@ -100,6 +100,7 @@ def run_sweeps(paths: Sequence[str], args: argparse.Namespace) -> int:
     """Run (or with --dry-run list) each sweep file; exit status as for ``grokspec run``."""
     from grokspec.sweep.executors import make_executor
     from grokspec.sweep.launch import markdown_table, run_sweep
+    from grokspec.tracking.naming import ui_lines
     from grokspec.tracking.tracker import resolve_uri
 
     sweeps = [_load(p, args.overrides) for p in paths]
@@ -118,6 +119,10 @@ def run_sweeps(paths: Sequence[str], args: argparse.Namespace) -> int:
             print("warning: other machines cannot write to a local SQLite store; run "
                   "`mlflow server` and set tracking.uri: http://HOST:5000", file=sys.stderr)
         print(f"sweep '{sweep.name}': {len(sweep.points)} points", file=sys.stderr)
+        from grokspec.tracking.health import preflight
+
+        if not preflight([uri], lambda m: print(m, file=sys.stderr)):
+            return 2  # the store is unusable: one line said why, nothing was trained
         try:
             result = run_sweep(sweep, executor, device=args.device, resume=args.resume,
                                fresh=args.fresh, echo=lambda m: print(m, file=sys.stderr))
@@ -128,7 +133,8 @@ def run_sweeps(paths: Sequence[str], args: argparse.Namespace) -> int:
         print(markdown_table(result.table, sweep))
         print(f"MLflow parent run {result.parent_run_id} in experiment "
               f"'{sweep.experiment.tracking.experiment}' ({result.status})")
-        print(f"open the UI: mlflow ui --backend-store-uri {uri}")
+        for line in ui_lines(uri, result.experiment_id, result.parent_run_id):
+            print(line)
         if result.status != "FINISHED":
             rc = 1
     return rc

@@ -12,13 +12,18 @@ test targets) overrides :meth:`DatasetSpecBase.build_split` instead of ``build_p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import torch
 from pydantic import Field, model_validator
 
 from grokspec.datasets.transforms import SpuriousSpec, apply_transforms
 from grokspec.spec.base import StrictModel, field_error
+from grokspec.spec.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import torch
+else:  # imported when a dataset is built, not when a spec is validated
+    torch = lazy_module("torch")
 
 Task = Literal["classification", "regression"]
 #: Pool metadata of a regression family with target noise: the noise-free target. The test
@@ -112,7 +117,8 @@ class DatasetSpecBase(StrictModel):
         default=None,
         description="Concealment (Miller et al. 2023): append `count` random input dimensions "
         "(token inputs: random tokens) that carry no label information, drawn once per "
-        "example. Miller et al. report that the grokking delay grows with `count`.",
+        "example; by default random 0/1 bits as in Miller et al.'s code (`distribution`). "
+        "Miller et al. report that the grokking delay grows with `count`.",
     )
     label_noise: float = Field(
         default=0.0,
@@ -166,11 +172,14 @@ class DatasetSpecBase(StrictModel):
                 "family's own noise field)",
             )
         sp = self.spurious_dims
-        if sp is not None and self.input_kind == "tokens" and sp.distribution != "uniform":
+        if sp is not None and self.input_kind == "tokens" and sp.distribution not in (
+            "binary", "uniform"
+        ):
             raise field_error(
                 "spurious_dims.distribution",
                 f"'{sp.distribution}' is for feature inputs; this family's inputs are tokens, "
-                "whose spurious tokens are uniform over the vocabulary (use 'uniform')",
+                "whose spurious tokens are 'binary' (tokens 0/1, Miller et al.'s random bits) "
+                "or 'uniform' (uniform over the vocabulary)",
             )
         return self
 

@@ -14,15 +14,20 @@ from __future__ import annotations
 import importlib.util
 from functools import lru_cache
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
-import torch
 from pydantic import Field, field_validator
 
 from grokspec.datasets.base import Dataset, DatasetSpecBase, Pool, split_pool
 from grokspec.datasets.transforms import derived_generator
 from grokspec.spec.base import StrictModel
+from grokspec.spec.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import torch
+else:  # imported when a dataset is built, not when a spec is validated
+    torch = lazy_module("torch")
 
 N_DIGITS = 1797  # images in sklearn.datasets.load_digits
 

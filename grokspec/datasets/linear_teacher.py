@@ -11,12 +11,17 @@ than dimensions (dim / train_size < 1), which the defaults respect.
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-import torch
 from pydantic import Field
 
 from grokspec.datasets.base import CLEAN_TARGET, Pool, RegressionSpecBase
+from grokspec.spec.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import torch
+else:  # imported when a dataset is built, not when a spec is validated
+    torch = lazy_module("torch")
 
 
 class LinearTeacherSpec(RegressionSpecBase):

@@ -8,12 +8,17 @@ appends an ``=`` token, the MLP one-hot encodes the operands).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-import torch
 from pydantic import Field, model_validator
 
 from grokspec.datasets.base import DatasetSpecBase, InputKind, Pool
+from grokspec.spec.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import torch
+else:  # imported when a dataset is built, not when a spec is validated
+    torch = lazy_module("torch")
 
 Op = Literal[
     "x+y", "x-y", "x*y", "x/y", "x^2+y^2", "x^2+xy+y^2", "x^2+xy+y^2+x", "x^3+xy", "x^3+xy^2+y"

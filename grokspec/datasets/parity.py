@@ -8,13 +8,18 @@ The pool is ``n_examples`` distinct bit strings drawn uniformly (all 2^n strings
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
 from pydantic import Field, model_validator
 
 from grokspec.datasets.base import DatasetSpecBase, Pool
 from grokspec.spec.base import field_error
+from grokspec.spec.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import torch
+else:  # imported when a dataset is built, not when a spec is validated
+    torch = lazy_module("torch")
 
 
 def distinct_bit_strings(n_bits: int, count: int, g: torch.Generator) -> torch.Tensor:

@@ -11,13 +11,18 @@ frequency is not given in the material we have; it is a field.
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-import torch
 from pydantic import Field, model_validator
 
 from grokspec.datasets.base import CLEAN_TARGET, Pool, RegressionSpecBase
 from grokspec.spec.base import field_error
+from grokspec.spec.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import torch
+else:  # imported when a dataset is built, not when a spec is validated
+    torch = lazy_module("torch")
 
 
 class RegressionSineSpec(RegressionSpecBase):

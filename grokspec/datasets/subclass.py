@@ -14,13 +14,18 @@ large initial scale so the few sparse points are memorised before they are gener
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-import torch
 from pydantic import Field, model_validator
 
 from grokspec.datasets.base import Dataset, DatasetSpecBase
 from grokspec.spec.base import field_error
+from grokspec.spec.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import torch
+else:  # imported when a dataset is built, not when a spec is validated
+    torch = lazy_module("torch")
 
 
 def largest_remainder(total: int, weights: list[float]) -> list[int]:
@@ -121,7 +126,26 @@ class SubclassSpec(DatasetSpecBase):
                 f"train_size={self.train_size} is smaller than classes={self.classes} "
                 "(every class needs a training example)",
             )
+        if self.sampling is not None:
+            self._check_realisable()
         return self
+
+    def _check_realisable(self) -> None:
+        """A positive weight that rounds to 0 training examples would silently turn the
+        experiment into the "subclass removed" one: name the weight and the class size."""
+        nested = isinstance(self.sampling[0], list) if self.sampling else False
+        per_class = largest_remainder(sum(map(sum, self.train_counts())), [1.0] * self.classes)
+        for c, (row, counts) in enumerate(zip(self.weights(), self.train_counts(), strict=True)):
+            for s, (w, n) in enumerate(zip(row, counts, strict=True)):
+                if w > 0 and n == 0:
+                    share = w / sum(row)
+                    raise field_error(
+                        f"sampling.{c}" if nested else "sampling",
+                        f"subclass {s} of class {c} has weight {w:g} ({share:.3g} of its "
+                        f"class) but gets 0 of the class's {per_class[c]} training examples "
+                        f"({math.ceil(1 / share - 1e-9)} per class would guarantee it one: raise "
+                        "train_size, or give weight 0 to remove the subclass on purpose)",
+                    )
 
     def _check_sampling(self, sampling: list[float] | list[list[float]]) -> None:
         rows = self.weights()

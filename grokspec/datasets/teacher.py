@@ -13,12 +13,17 @@ Omnigrok (Liu et al. 2022) and Kumar et al.: a student MLP learns a fixed random
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-import torch
 from pydantic import Field
 
 from grokspec.datasets.base import CLEAN_TARGET, Pool, RegressionSpecBase
+from grokspec.spec.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import torch
+else:  # imported when a dataset is built, not when a spec is validated
+    torch = lazy_module("torch")
 
 
 class TeacherSpec(RegressionSpecBase):

@@ -1,7 +1,8 @@
 """Transforms every dataset family shares, applied once, after the train/test split.
 
 * ``spurious_dims`` (Miller et al. 2023, "concealment"): extra input dimensions that carry no
-  label information, drawn once per example (fixed across training steps).
+  label information, drawn once per example (fixed across training steps); by default random
+  0/1 bits, as in Miller et al.'s code.
 * ``label_noise``: a fraction of *training* labels replaced by a uniformly random other class.
 
 Each transform draws from its own generator, derived from the experiment seed and the
@@ -15,10 +16,15 @@ import hashlib
 from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
-import torch
 from pydantic import Field
 
 from grokspec.spec.base import StrictModel
+from grokspec.spec.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import torch
+else:  # imported when a dataset is built, not when a spec is validated
+    torch = lazy_module("torch")
 
 if TYPE_CHECKING:  # base.py imports this module for SpuriousSpec
     from grokspec.datasets.base import Dataset
@@ -32,18 +38,29 @@ class SpuriousSpec(StrictModel):
     """Random input dimensions with no label information (Miller et al. 2023's concealment).
 
     Feature inputs get ``count`` extra columns appended after the real ones; token inputs get
-    ``count`` extra token positions, each a uniformly random token of the dataset's
-    vocabulary. Values are drawn independently per example, once, when the dataset is built.
+    ``count`` extra token positions. Values are drawn independently per example, once, when
+    the dataset is built.
+
+    The default, ``binary``, is Miller et al.'s concealment: their ``HiddenDataset``
+    (github.com/jackmiller2003/tiny-gen, ``src/dataset.py``) pads every input with
+    ``torch.randint(0, 2, ...)``, i.e. random 0/1 bits, appended to the (one-hot) encoded
+    input. For feature inputs ``binary`` appends 0/``scale`` columns (0/1 at scale 1). For
+    token inputs it appends tokens drawn from {0, 1}: a one-hot first layer then sees, per
+    extra position, two complementary 0/1 columns (an affine image of Miller's one bit), a
+    transformer one of two embeddings. ``uniform`` on token inputs is grokspec's earlier
+    variant: tokens uniform over the whole vocabulary (p one-hot columns of noise each).
     """
 
     count: int = Field(
         default=0, ge=0, le=100_000, description="Number of spurious dimensions (or tokens)."
     )
-    distribution: Literal["bernoulli", "gaussian", "uniform"] = Field(
-        default="uniform",
-        description="Feature inputs: `bernoulli` is +scale or -scale with probability 1/2 each "
-        "(like the +-1 parity bits), `gaussian` is N(0, scale^2), `uniform` is U(-scale, "
-        "scale). Token inputs must use `uniform` (uniform over the vocabulary).",
+    distribution: Literal["binary", "bernoulli", "gaussian", "uniform"] = Field(
+        default="binary",
+        description="`binary` (Miller et al. 2023's concealment): random 0/1 bits; for "
+        "feature inputs 0 or scale, for token inputs the tokens 0 or 1. Feature inputs also: "
+        "`bernoulli` is +scale or -scale with probability 1/2 each (like the +-1 parity "
+        "bits), `gaussian` is N(0, scale^2), `uniform` is U(-scale, scale). Token inputs: "
+        "`binary` or `uniform` (uniform over the vocabulary, grokspec's earlier variant).",
     )
     scale: float = Field(
         default=1.0, gt=0.0, description="Magnitude of the feature values (ignored for tokens)."
@@ -62,7 +79,10 @@ def spurious_values(
     """``n`` rows of spurious values: float32 features, or int64 tokens below ``vocab_size``."""
     if input_kind == "tokens":
         assert vocab_size is not None
-        return torch.randint(0, vocab_size, (n, spec.count), generator=g)
+        high = 2 if spec.distribution == "binary" else vocab_size
+        return torch.randint(0, high, (n, spec.count), generator=g)
+    if spec.distribution == "binary":
+        return torch.randint(0, 2, (n, spec.count), generator=g).float() * spec.scale
     if spec.distribution == "bernoulli":
         signs = torch.randint(0, 2, (n, spec.count), generator=g).float() * 2 - 1
         return signs * spec.scale

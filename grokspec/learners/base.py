@@ -24,6 +24,9 @@ class LearnerSpecBase(StrictModel):
     #: What the learner can consume; checked against the dataset family at validation.
     input_kinds: ClassVar[frozenset[str]] = frozenset({"tokens", "features"})
     tasks: ClassVar[frozenset[str]] = frozenset({"classification", "regression"})
+    #: What the built model shows the progress measures (:mod:`grokspec.learners.contract`):
+    #: validation rejects a measure whose needs are not in this set, before anything is built.
+    provides: ClassVar[frozenset[str]] = frozenset()
 
     def check_dataset(self, dataset: Dataset) -> None:
         """Raise ValueError with advice if this learner cannot consume ``dataset``."""

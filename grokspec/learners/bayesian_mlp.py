@@ -28,7 +28,7 @@ reparameterisation): the layer is ~30 lines and the whole ELBO is visible here.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +37,7 @@ from torch import nn
 
 from grokspec.datasets.base import Dataset
 from grokspec.learners.base import LearnerSpecBase
+from grokspec.learners.contract import PARAMETERS, PENALTY, TOKEN_EMBEDDINGS, Probed
 from grokspec.learners.encoding import encode, feature_dim, output_dim, vocab_of
 from grokspec.learners.mlp import ACTIVATIONS
 from grokspec.spec.base import field_error
@@ -51,6 +52,7 @@ class BayesianMLPSpec(LearnerSpecBase):
     one-hot codes."""
 
     kind: Literal["bayesian_mlp"] = "bayesian_mlp"
+    provides: ClassVar[frozenset[str]] = frozenset({TOKEN_EMBEDDINGS, PARAMETERS, PENALTY})
     depth: int = Field(default=1, ge=1, le=16, description="Number of hidden layers.")
     width: int = Field(default=256, ge=1, description="Units per hidden layer.")
     activation: Literal["relu", "gelu", "tanh", "silu", "quadratic"] = Field(
@@ -128,10 +130,16 @@ class BayesLinear(nn.Module):
         return total
 
 
-class BayesianMLP(nn.Module):
+class BayesianMLP(Probed, nn.Module):
+    """Hidden pre-activations are sampled (local reparameterisation), not a module's output,
+    so this model offers no probe points; its token embeddings are the posterior means."""
+
     def __init__(self, spec: BayesianMLPSpec, dataset: Dataset) -> None:
         super().__init__()
         self.vocab = vocab_of(dataset)
+        self.provides = frozenset({PARAMETERS, PENALTY}) | (
+            frozenset({TOKEN_EMBEDDINGS}) if self.vocab is not None else frozenset()
+        )
         self.classification = dataset.task == "classification"
         self.squeeze = not self.classification and dataset.y_train.ndim == 1
         dims = [feature_dim(dataset)] + [spec.width] * spec.depth + [output_dim(dataset)]
@@ -166,6 +174,12 @@ class BayesianMLP(nn.Module):
             else:
                 out = outs.mean(0)
         return out.squeeze(-1) if self.squeeze else out
+
+    def token_embeddings(self) -> list[torch.Tensor]:
+        """One-hot inputs: the first layer's posterior-mean (vocab, width) block per position."""
+        if self.vocab is None:
+            return []
+        return list(self.layers[0].w_mu.T.split(self.vocab, dim=0))
 
     def kl(self) -> torch.Tensor:
         return torch.stack([layer.kl() for layer in self.layers]).sum()

@@ -19,7 +19,7 @@ decoupled decay.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from pydantic import Field
@@ -27,6 +27,7 @@ from torch import nn
 
 from grokspec.datasets.base import Dataset
 from grokspec.learners.base import LearnerSpecBase
+from grokspec.learners.contract import PARAMETERS, TOKEN_EMBEDDINGS, Probed
 from grokspec.learners.encoding import encode, feature_dim, output_dim, vocab_of
 
 
@@ -35,6 +36,7 @@ class LinearSpec(LearnerSpecBase):
     regression for classes. Token inputs are read as concatenated one-hot codes."""
 
     kind: Literal["linear"] = "linear"
+    provides: ClassVar[frozenset[str]] = frozenset({TOKEN_EMBEDDINGS, PARAMETERS})
     bias: bool = Field(default=True, description="Learn an intercept per output.")
     init_scale: float = Field(
         default=1.0,
@@ -53,10 +55,13 @@ class LinearSpec(LearnerSpecBase):
         return Linear(self, dataset)
 
 
-class Linear(nn.Module):
+class Linear(Probed, nn.Module):
     def __init__(self, spec: LinearSpec, dataset: Dataset) -> None:
         super().__init__()
         self.vocab = vocab_of(dataset)
+        self.provides = frozenset({PARAMETERS}) | (
+            frozenset({TOKEN_EMBEDDINGS}) if self.vocab is not None else frozenset()
+        )
         self.dtype_ = torch.float64 if spec.dtype == "float64" else torch.float32
         self.squeeze = dataset.task == "regression" and dataset.y_train.ndim == 1
         self.linear = nn.Linear(feature_dim(dataset), output_dim(dataset), bias=spec.bias)
@@ -64,6 +69,12 @@ class Linear(nn.Module):
         with torch.no_grad():
             for p in self.parameters():
                 p.mul_(spec.init_scale)
+
+    def token_embeddings(self) -> list[torch.Tensor]:
+        """One-hot inputs: the weight's (vocab, outputs) column block per position."""
+        if self.vocab is None:
+            return []
+        return list(self.linear.weight.T.split(self.vocab, dim=0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.linear(encode(x, self.vocab, self.dtype_))

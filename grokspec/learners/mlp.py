@@ -7,7 +7,8 @@ the lazy regime, which is what delays generalization in Omnigrok and Kumar et al
 
 from __future__ import annotations
 
-from typing import Literal
+import copy
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +17,7 @@ from torch import nn
 
 from grokspec.datasets.base import Dataset
 from grokspec.learners.base import LearnerSpecBase
+from grokspec.learners.contract import PARAMETERS, PROBES, TOKEN_EMBEDDINGS, Probe, Probed
 
 
 class Quadratic(nn.Module):
@@ -34,30 +36,55 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 
 
-class OneHotLinear(nn.Linear):
+class OneHotLinear(nn.Module):
     """A linear layer over the concatenated one-hot codes of ``seq`` tokens.
 
-    Its weight is exactly that of ``nn.Linear(seq * vocab, out)`` (so weight-based measures
-    read it the same way), but on token ids it gathers one weight column per position instead
-    of multiplying by a mostly-zero matrix: the same values at about half the cost of a
-    training step (bench/throughput.py). Float inputs (explicit one-hot vectors) still work.
+    Computes exactly ``nn.Linear(seq * vocab, out)`` of the one-hot vector, with the same
+    initial values (drawn as ``nn.Linear`` draws them), but stores the weight transposed and
+    contiguous, as a ``(seq * vocab, out)`` table with one row per (position, token), and on
+    token ids sums one row per position with ``F.embedding_bag``: no mostly-zero matrix
+    product, no per-position intermediate, and a contiguous gradient for the optimizer
+    (together ~1.4x a quickstart training step, bench/throughput.py; tested equal to the
+    dense product in tests/test_learner_speedups.py). ``weight`` is the ``(out, in)`` view
+    ``nn.Linear`` code expects; float inputs (explicit one-hot vectors) still work.
     """
 
     def __init__(self, seq: int, vocab: int, out: int, bias: bool = True) -> None:
-        super().__init__(seq * vocab, out, bias=bias)
+        super().__init__()
+        self.in_features, self.out_features = seq * vocab, out
+        dense = nn.Linear(seq * vocab, out, bias=bias)  # the reference init, same RNG draws
+        self.table = nn.Parameter(dense.weight.detach().t().contiguous())
+        self.bias = nn.Parameter(dense.bias.detach().clone()) if bias else None
         self.register_buffer("offsets", torch.arange(seq) * vocab, persistent=False)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The ``(out, in)`` weight of the equivalent ``nn.Linear`` (a view of ``table``)."""
+        return self.table.t()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.is_floating_point():
-            return super().forward(x)
-        h = F.embedding(x + self.offsets, self.weight.t()).sum(1)
+            h = x @ self.table
+        elif _under_vmap(self.table):  # embedding_bag has no vmap rule (a slow per-member
+            h = sum(  # loop); one embedding per position was the fastest rule (1.6x .sum(-2))
+                F.embedding(x[..., k] + self.offsets[k], self.table) for k in range(x.shape[-1])
+            )
+        else:
+            h = F.embedding_bag(x + self.offsets, self.table, mode="sum")
         return h if self.bias is None else h + self.bias
+
+
+def _under_vmap(t: torch.Tensor) -> bool:
+    """Whether ``t`` is a vmapped (stacked-members) tensor; torch has no public test."""
+    is_batched = getattr(torch._C._functorch, "is_batchedtensor", None)
+    return bool(is_batched is not None and is_batched(t))
 
 
 class MLPSpec(LearnerSpecBase):
     """Fully connected network: ``depth`` hidden layers of ``width`` units."""
 
     kind: Literal["mlp"] = "mlp"
+    provides: ClassVar[frozenset[str]] = frozenset({PROBES, TOKEN_EMBEDDINGS, PARAMETERS})
     depth: int = Field(default=1, ge=1, le=64, description="Number of hidden layers.")
     width: int = Field(default=512, ge=1, description="Units per hidden layer.")
     activation: Literal["relu", "gelu", "tanh", "silu", "quadratic"] = Field(
@@ -74,6 +101,17 @@ class MLPSpec(LearnerSpecBase):
     init_scale: float = Field(
         default=1.0, gt=0.0, description="Multiplier on PyTorch's default initial weights."
     )
+    output_scale: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="Kumar et al. 2024's laziness knob alpha (after Chizat et al. 2019): the "
+        "network becomes f(x) = alpha * (net(x) - net_0(x)), centred on a frozen copy of its "
+        "initial self (f = 0 at initialisation), trained on the gradient of L / alpha^2 "
+        "(their loss convention, so the function moves at an alpha-independent rate while "
+        "the parameters move ~1/alpha: large alpha = lazy, small = rich). The logged loss "
+        "is L itself. Pair with optimizer kind gd (their plain gradient descent). Omit for "
+        "a plain network.",
+    )
     bias: bool = Field(default=True, description="Use biases in the linear layers.")
     dtype: Literal["float32", "float64"] = Field(
         default="float32", description="Parameter precision (float64 for very deep nets)."
@@ -83,7 +121,7 @@ class MLPSpec(LearnerSpecBase):
         return MLP(self, dataset)
 
 
-class MLP(nn.Module):
+class MLP(Probed, nn.Module):
     def __init__(self, spec: MLPSpec, dataset: Dataset) -> None:
         super().__init__()
         self.tokens = dataset.input_kind == "tokens"
@@ -110,6 +148,10 @@ class MLP(nn.Module):
             layers += [linear, ACTIVATIONS[spec.activation]()]
         layers.append(nn.Linear(dims[-1], d_out, bias=spec.bias))
         self.net = nn.Sequential(*layers)
+        self.seq = seq
+        self.provides = frozenset({PROBES, PARAMETERS}) | (
+            frozenset({TOKEN_EMBEDDINGS}) if self.tokens else frozenset()
+        )
         self.regression = dataset.task == "regression"
         dtype = torch.float64 if spec.dtype == "float64" else torch.float32
         self.to(dtype)
@@ -118,6 +160,17 @@ class MLP(nn.Module):
             with torch.no_grad():
                 for p in self.parameters():
                     p.mul_(spec.init_scale)
+        self.output_scale = spec.output_scale
+        if self.output_scale is not None:
+            # theta_0 as buffers (not parameters: never trained, not in weight norms), so
+            # it moves with the model, is checkpointed, and is stacked per member when seeds
+            # are trained as one vmapped batch.
+            self._init_names = [n for n, _ in self.named_parameters()]
+            for i, (_, p) in enumerate(self.named_parameters()):
+                self.register_buffer(f"theta0_{i}", p.detach().clone())
+            # net_0 runs on a storage-free twin of ``net`` (meta tensors, unregistered), with
+            # theta_0 swapped in: no forward hook on ``net`` (probes) ever sees its pass.
+            self._twin = (copy.deepcopy(self.net).to("meta"),)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """What the first layer reads: token ids (one-hot, see OneHotLinear), embeddings or
@@ -128,6 +181,52 @@ class MLP(nn.Module):
             return self.embed(x).flatten(1)
         return x.to(self.dtype_)
 
+    def probes(self) -> dict[str, Probe]:
+        """Each hidden layer: its linear map and activation, named after the linear map."""
+        mods = list(self.net)
+        return {f"net.{i}": Probe(mods[i], mods[i + 1]) for i in range(0, len(mods) - 1, 2)}
+
+    def token_embeddings(self) -> list[torch.Tensor]:
+        """One (vocab, width) block of the first layer per position (one-hot), or the shared
+        learned embedding (``input_encoding: embedding``)."""
+        if not self.tokens:
+            return []
+        if not self.one_hot:
+            return [self.embed.weight]
+        first = self.net[0]
+        assert isinstance(first, OneHotLinear)
+        return list(first.table.split(self.vocab, dim=0))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.net(self.encode(x))
+        if self.output_scale is not None:
+            out = lazy_scaled(out, self.initial_output(x), self.output_scale)
         return out.squeeze(-1) if self.regression else out
+
+    def initial_output(self, x: torch.Tensor) -> torch.Tensor:
+        """net_0(x): the network at its initial parameters (the ``theta0_*`` buffers), no
+        gradient. Used to centre an ``output_scale`` network."""
+        theta0 = {n: getattr(self, f"theta0_{i}") for i, n in enumerate(self._init_names)}
+        with torch.no_grad():
+            if self.one_hot:
+                h = x
+            elif self.tokens:
+                h = F.embedding(x, theta0["embed.weight"]).flatten(1)
+            else:
+                h = x.to(self.dtype_)
+            state = {n[len("net."):]: t for n, t in theta0.items() if n.startswith("net.")}
+            state.update(dict(self.net.named_buffers()))
+            return torch.func.functional_call(self._twin[0], state, (h,))
+
+
+def lazy_scaled(out: torch.Tensor, out0: torch.Tensor, alpha: float) -> torch.Tensor:
+    """``alpha * (out - out0)`` in value, with gradients of ``L / alpha^2`` flowing back.
+
+    Kumar et al. 2024 (and Chizat et al. 2019) train ``alpha * (f - f_0)`` on the loss divided
+    by ``alpha^2``. Dividing the gradient that reaches the network by ``alpha^2`` is the same
+    update for any optimizer linear in the gradient (GD, SGD) and lets the spec's loss, and
+    the logged loss, stay the plain one.
+    """
+    d = out - out0
+    d = d.detach() + (d - d.detach()) / (alpha * alpha)
+    return alpha * d

@@ -13,13 +13,14 @@ weighted by ``balance_loss``, is added to the training loss through the gradient
 ``penalty()`` hook; without it routing tends to collapse onto one expert.
 
 Li et al. 2025 monitor grokking through the *pathways* of training examples: the expert
-choices of a sample at every layer. :meth:`MoETransformer.routing` returns them, per layer,
-as (expert ids, gate weights), for every position of the sequence (operands and ``=``).
+choices of a sample at every layer. :meth:`MoETransformer.routing` (the learner contract's
+``routing`` capability) returns them, per layer, as expert ids, gate weights and the mixed
+expert output, for every position of the sequence (operands and ``=``).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -27,16 +28,25 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from grokspec.datasets.base import Dataset
+from grokspec.learners.contract import (
+    PARAMETERS,
+    PENALTY,
+    PROBES,
+    ROUTING,
+    TOKEN_EMBEDDINGS,
+    LayerRouting,
+    Probe,
+)
 from grokspec.learners.transformer import Block, Transformer, TransformerSpec
 
-#: (expert ids, gate weights), each of shape (batch, positions, top_k), for one layer.
-Routing = tuple[torch.Tensor, torch.Tensor]
+MOE_PROVIDES = frozenset({PROBES, TOKEN_EMBEDDINGS, PARAMETERS, ROUTING, PENALTY})
 
 
 class MoETransformerSpec(TransformerSpec):
     """A small transformer whose MLP blocks are top-k routed experts (default: 4, top-1)."""
 
     kind: Literal["moe_transformer"] = "moe_transformer"  # type: ignore[assignment]
+    provides: ClassVar[frozenset[str]] = MOE_PROVIDES
     experts: int = Field(default=4, ge=1, le=64, description="Experts per block.")
     top_k: int = Field(default=1, ge=1, description="Experts each token is routed to (<= experts).")
     d_mlp: int = Field(default=128, ge=1, description="Hidden width of each expert's MLP.")
@@ -81,7 +91,7 @@ class MoEBlock(Block):
             Expert(spec.d_model, spec.d_mlp, spec.activation) for _ in range(spec.experts)
         )
         self.top_k = spec.top_k
-        self.last_routing: Routing | None = None
+        self.last_routing: LayerRouting | None = None
         self.last_balance: torch.Tensor | None = None
 
     def mlp(self, a: torch.Tensor) -> torch.Tensor:
@@ -97,11 +107,16 @@ class MoEBlock(Block):
         n_exp = len(self.experts)
         share = F.one_hot(ids, n_exp).sum(1).to(probs.dtype).mean(0) / self.top_k
         self.last_balance = n_exp * (share * probs.mean(0)).sum()
-        self.last_routing = (ids.view(b, t, -1), gates.view(b, t, -1))
+        self.last_routing = LayerRouting(
+            ids.view(b, t, -1), gates.detach().view(b, t, -1), out.detach().view(b, t, d)
+        )
         return out.view(b, t, d)
 
 
 class MoETransformer(Transformer):
+    provides = MOE_PROVIDES
+    tabulate_first_position = False  # routing and balance loss are per call: one pass only
+
     def __init__(self, spec: MoETransformerSpec, vocab: int, seq_len: int, n_classes: int) -> None:
         super().__init__(spec, vocab, seq_len, n_classes, block=MoEBlock)
         self.balance_weight = spec.balance_loss
@@ -111,10 +126,20 @@ class MoETransformer(Transformer):
         total = sum(blk.last_balance for blk in self.blocks if blk.last_balance is not None)
         return self.balance_weight * total
 
+    def probes(self) -> dict[str, Probe]:
+        """Each expert's MLP input map, ``blocks.<i>.experts.<e>.mlp_in`` (an expert's
+        probe sees only the tokens routed to it)."""
+        return {
+            f"blocks.{i}.experts.{e}.mlp_in": Probe(expert.mlp_in, expert.act)
+            for i, blk in enumerate(self.blocks)
+            for e, expert in enumerate(blk.experts)
+        }
+
     @torch.no_grad()
-    def routing(self, tokens: torch.Tensor) -> list[Routing]:
-        """Per layer: (expert ids, gate weights), shapes (batch, positions, top_k), for every
-        position (the operand tokens, then ``=`` last). Runs in eval mode, all positions."""
+    def routing(self, tokens: torch.Tensor) -> list[LayerRouting]:
+        """Per layer: expert ids and gate weights (batch, positions, top_k) and the mixed
+        expert output (batch, positions, d), for every position (the operand tokens, then
+        ``=`` last). Runs in eval mode, all positions."""
         was_training, last_only = self.training, self.last_position_only
         self.eval()
         self.last_position_only = False
@@ -124,4 +149,4 @@ class MoETransformer(Transformer):
         finally:
             self.train(was_training)
             self.last_position_only = last_only
-        return [(ids.clone(), gates.clone()) for ids, gates in out]
+        return [LayerRouting(*(t.clone() for t in r)) for r in out]

@@ -1,9 +1,15 @@
 """Decoder-only transformer for token tasks (Power et al. 2022; Nanda et al. 2023).
 
 Input ``x y =``: the dataset's operand tokens plus an ``=`` token appended here; the answer
-is read from the last position. Because only that position's output is ever used, the last
-layer computes its attention query, MLP and unembedding for that position alone: the same
-function as running every position, at a fraction of the cost (see bench/throughput.py).
+is read from the last position. Two exact shortcuts make a step cheaper than the textbook
+model's (bench/throughput.py; tests/test_learner_speedups.py checks both against it):
+
+- Only the last position's output is ever used, so the last layer computes its attention
+  query, MLP and unembedding for that position alone (``last_position_only``).
+- The first layer's input at a position depends only on (position, token): there are
+  ``operands x vocab + 1`` such pairs (the last position always holds ``=``), far fewer than
+  the batch's positions. Its LayerNorm and Q/K/V projections are computed once on that table
+  and gathered per sample, instead of once per sample and position.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from torch import nn
 
 from grokspec.datasets.base import Dataset
 from grokspec.learners.base import LearnerSpecBase
+from grokspec.learners.contract import PARAMETERS, PROBES, TOKEN_EMBEDDINGS, Probe, Probed
 
 
 class TransformerSpec(LearnerSpecBase):
@@ -26,6 +33,7 @@ class TransformerSpec(LearnerSpecBase):
     kind: Literal["transformer"] = "transformer"
     input_kinds: ClassVar[frozenset[str]] = frozenset({"tokens"})
     tasks: ClassVar[frozenset[str]] = frozenset({"classification"})
+    provides: ClassVar[frozenset[str]] = frozenset({PROBES, TOKEN_EMBEDDINGS, PARAMETERS})
     layers: int = Field(default=1, ge=1, le=24, description="Number of transformer blocks.")
     d_model: int = Field(default=128, ge=1, description="Residual stream width.")
     heads: int = Field(default=4, ge=1, description="Attention heads; must divide d_model.")
@@ -95,23 +103,40 @@ class Block(nn.Module):
         """``last_only``: return only the last position's output (B, 1, D)."""
         a = self.ln1(h)
         k, v = self.kv(a).chunk(2, dim=-1)
+        # The last position attends to every position: no mask is needed for it alone.
+        q = self.q(a[:, -1:] if last_only else a)
+        return self.attend(h, q, k, v, last_only)
+
+    def attend(
+        self, h: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+        last_only: bool, mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The block after its Q/K/V projections: attention, output map, MLP, residuals.
+
+        ``h`` and ``q`` hold the positions computed here (the last one alone when
+        ``last_only``), ``k`` and ``v`` every position they attend to; ``mask`` (queries x
+        keys, True = attend) replaces the causal mask when the queries are not all positions.
+        """
+        qs, ks, vs = self._split(q), self._split(k), self._split(v)
         if last_only:
-            # The last position attends to every position: no mask is needed.
-            q = self.q(a[:, -1:])
-            att = F.scaled_dot_product_attention(self._split(q), self._split(k), self._split(v))
+            att = F.scaled_dot_product_attention(qs, ks, vs)
             h = h[:, -1:]
+        elif mask is not None:
+            att = F.scaled_dot_product_attention(qs, ks, vs, attn_mask=mask)
         else:
-            q = self.q(a)
-            att = F.scaled_dot_product_attention(
-                self._split(q), self._split(k), self._split(v), is_causal=True
-            )
+            att = F.scaled_dot_product_attention(qs, ks, vs, is_causal=True)
         att = att.transpose(1, 2).reshape(h.shape[0], h.shape[1], -1)
         h = h + self.drop(self.o(att))
         return h + self.drop(self.mlp(self.ln2(h)))
 
 
-class Transformer(nn.Module):
+class Transformer(Probed, nn.Module):
     """Token + learned position embeddings, ``layers`` blocks, an unembedding to classes."""
+
+    provides = frozenset({PROBES, TOKEN_EMBEDDINGS, PARAMETERS})
+    #: Compute the first position once per token (see :meth:`_forward_prefix_tabulated`);
+    #: off for blocks whose MLP keeps per-call state (the mixture of experts' routing).
+    tabulate_first_position = True
 
     def __init__(
         self,
@@ -130,10 +155,89 @@ class Transformer(nn.Module):
         self.ln_f = nn.LayerNorm(spec.d_model) if spec.layer_norm else nn.Identity()
         self.unembed = nn.Linear(spec.d_model, n_classes, bias=False)
 
+    def probes(self) -> dict[str, Probe]:
+        """Each block's MLP hidden layer, named after its input map."""
+        return {
+            f"blocks.{i}.mlp_in": Probe(blk.mlp_in, blk.act) for i, blk in enumerate(self.blocks)
+        }
+
+    def token_embeddings(self) -> list[torch.Tensor]:
+        """The token embedding, shared by every position (its last row is ``=``)."""
+        return [self.embed.weight]
+
+    def input_table(self, n: int) -> torch.Tensor:
+        """Every first-layer input that can occur: ``embed[token] + pos[position]`` for the
+        ``n`` operand positions x operand tokens (row ``position * vocab + token``), then the
+        ``=`` token at the last position (row ``n * vocab``)."""
+        vocab = self.eq_token
+        w = self.embed.weight
+        operands = (w[None, :vocab] + self.pos[:n, None]).reshape(n * vocab, -1)
+        return torch.cat([operands, (w[vocab] + self.pos[n])[None]])
+
+    def table_rows(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Each sample's row of :meth:`input_table` per position, shape (B, n + 1)."""
+        n = tokens.shape[1]
+        rows = tokens + torch.arange(n, device=tokens.device) * self.eq_token
+        return torch.cat([rows, torch.full_like(rows[:, :1], n * self.eq_token)], dim=1)
+
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        eq = torch.full_like(tokens[:, :1], self.eq_token)
-        h = self.embed(torch.cat([tokens, eq], dim=1)) + self.pos
-        last = len(self.blocks) - 1
+        n = tokens.shape[1]
+        table = self.input_table(n)
+        rows = self.table_rows(tokens)
+        first, layers = self.blocks[0], len(self.blocks)
+        # First layer: LayerNorm and Q/K/V once per table row, gathered per sample.
+        a = first.ln1(table)
+        kv_tab, q_tab = first.kv(a), first.q(a)
+        if self.tabulate_first_position and (first.drop.p == 0 or not self.training):
+            return self._forward_prefix_tabulated(tokens, table, rows, kv_tab, q_tab)
+        h = F.embedding(rows, table)  # = embed(tokens, "=") + pos, gathered
+        k, v = F.embedding(rows, kv_tab).chunk(2, dim=-1)
+        last_only = self.last_position_only and layers == 1
+        if last_only:  # the last position always holds "=": one query for the whole batch
+            q = q_tab[-1:].expand(tokens.shape[0], 1, -1)
+        else:
+            q = F.embedding(rows, q_tab)
+        h = first.attend(h, q, k, v, last_only)
+        for i in range(1, layers):
+            h = self.blocks[i](h, last_only=self.last_position_only and i == layers - 1)
+        return self.unembed(self.ln_f(h[:, -1]))
+
+    def _forward_prefix_tabulated(
+        self, tokens: torch.Tensor, table: torch.Tensor, rows: torch.Tensor,
+        kv_tab: torch.Tensor, q_tab: torch.Tensor,
+    ) -> torch.Tensor:
+        """Causal attention lets the first position attend only to itself, so its residual
+        stream at every layer is a function of its token alone: it is computed once per
+        vocabulary entry (``vocab`` rows, not ``batch``) and gathered where later positions
+        attend to it. The other positions run per sample. Needs no dropout (a per-sample
+        mask would differ) and blocks whose MLP keeps no per-call state."""
+        vocab, layers = self.eq_token, len(self.blocks)
+        tok0 = tokens[:, 0]
+        b, n = tokens.shape  # positions 1..n are computed per sample (n - 1 operands and "=")
+        mask = torch.ones(n, n + 1, dtype=torch.bool, device=tokens.device).tril(1)
+        h0 = table[:vocab]  # (vocab, d): position 0's residual stream per token
+        h = F.embedding(rows[:, 1:], table)  # (B, n, d)
+        kv0, kv = kv_tab[:vocab], F.embedding(rows[:, 1:], kv_tab)
         for i, block in enumerate(self.blocks):
-            h = block(h, last_only=self.last_position_only and i == last)
+            last_only = self.last_position_only and i == layers - 1
+            if i > 0:
+                a0 = block.ln1(h0)
+                kv0 = block.kv(a0)
+                a = block.ln1(h)
+                kv = block.kv(a)
+                q = block.q(a[:, -1:] if last_only else a)
+            elif last_only:  # one layer: the query of "=" is the same for every sample
+                q = q_tab[-1:].expand(b, 1, -1)
+            else:
+                q = F.embedding(rows[:, 1:], q_tab)
+            k0, v0 = F.embedding(tok0, kv0).chunk(2, dim=-1)
+            k_rest, v_rest = kv.chunk(2, dim=-1)
+            k = torch.cat([k0[:, None], k_rest], dim=1)
+            v = torch.cat([v0[:, None], v_rest], dim=1)
+            h_next = block.attend(h, q, k, v, last_only, None if last_only else mask)
+            if i < layers - 1:  # position 0 attends to itself alone: its attention output is v
+                _, v_own = kv0.chunk(2, dim=-1)
+                h0 = h0 + block.drop(block.o(v_own))
+                h0 = h0 + block.drop(block.mlp(block.ln2(h0)))
+            h = h_next
         return self.unembed(self.ln_f(h[:, -1]))

@@ -21,12 +21,25 @@ numbers track that circuit forming before the test accuracy shows it:
 
 For ``x - y`` the directions are ``cos/sin(w_k (x - y))``. The functions here are pure (tensors
 in, numbers out); :mod:`grokspec.metrics.measures` finds the embedding inside a model.
+
+**Key frequencies**, two definitions (``analysis.key_frequencies``):
+
+- ``nanda2023`` (the default, :func:`nanda2023_key_frequencies`): Nanda et al.'s own, from
+  ``calculate_key_freqs`` in ``transformers.py`` of their public code
+  (github.com/mechanistic-interpretability-grokking/progress-measures-paper): the MLP
+  neurons' activations over all p x p inputs, centred per neuron, in the 2-D Fourier basis;
+  each neuron's frequency is the k whose linear and quadratic terms (the 3 x 3 block of
+  basis pairs {const, cos k, sin k} x {const, cos k, sin k}) explain the largest fraction of
+  its squared norm; the key frequencies are the distinct neuron frequencies.
+- ``embedding_top_k`` (grokspec's earlier variant): the ``top_k`` frequencies with the most
+  squared norm in the operand embeddings (:func:`fourier_sparsity`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -136,3 +149,87 @@ def restricted_and_excluded(
     r = float(loss(restricted, labels))
     e = float(loss(excluded[train_index], labels[train_index]))
     return r, e
+
+
+@dataclass(frozen=True)
+class NeuronFrequencies:
+    """What :func:`nanda2023_key_frequencies` read off a layer of neurons.
+
+    ``key_freqs``: the distinct neuron frequencies, most neurons first (ties: lower
+    frequency first); ``counts``: neurons per key frequency, same order; ``neuron_freqs``:
+    each neuron's frequency, 0 for a neuron whose activation is constant over the grid (it has
+    no frequency: Nanda et al.'s loop divides by zero and leaves it at -1, which their
+    ``np.unique`` would then list as a key frequency; here it is left out); ``frac_explained``:
+    each neuron's best fraction (0 for constant neurons). A neuron that varies gets its
+    argmax frequency even when every candidate explains ~nothing of it, as in their loop.
+    """
+
+    key_freqs: list[int]
+    counts: list[int]
+    neuron_freqs: torch.Tensor
+    frac_explained: torch.Tensor
+
+    @property
+    def mean_frac_explained(self) -> float:
+        """Mean best fraction over the neurons that vary (0.0 when none does)."""
+        alive = self.neuron_freqs > 0
+        return float(self.frac_explained[alive].mean()) if bool(alive.any()) else 0.0
+
+
+def neuron_frequency_fractions(activations: torch.Tensor, p: int) -> torch.Tensor:
+    """Per neuron and frequency k = 1 .. p//2 - 1: the fraction of the neuron's centred
+    squared activation in the linear and quadratic terms of k (Nanda et al. 2023).
+
+    ``activations`` is (p*p, neurons), row ``x * p + y`` for the input pair (x, y). Returns
+    (p//2 - 1, neurons); a neuron with constant activation gets zeros. The candidate
+    frequencies are those of Nanda et al.'s loop, ``range(1, p // 2)``: p//2 itself is never
+    a candidate there, so not here either.
+
+    In the real orthonormal basis {const, cos k, sin k} of each axis the 3 x 3 block of
+    frequency k spans the same space as the complex exponentials with x- and y-frequencies
+    in {0, k, -k}; with a unitary DFT its squared norm is the sum of ``|F[a, b]|^2`` over
+    those nine (a, b), so one ``torch.fft.fft2`` serves every frequency and neuron.
+    """
+    n, neurons = activations.shape
+    if n != p * p:
+        raise ValueError(f"activations must have p*p = {p * p} rows, got {n}")
+    ks = list(range(1, p // 2))
+    if not ks:
+        return torch.zeros(0, neurons, dtype=torch.float64)
+    a = activations.detach().to(torch.float64)
+    a = a - a.mean(dim=0, keepdim=True)  # centre each neuron: no constant term
+    power = torch.fft.fft2(a.reshape(p, p, neurons), dim=(0, 1), norm="ortho").abs() ** 2
+    total = power.sum(dim=(0, 1))  # = squared norm of the centred activation (Parseval)
+    idx = torch.tensor([[0, k, p - k] for k in ks])  # (K, 3): frequencies 0, k, -k
+    block = power[idx[:, :, None], idx[:, None, :]].sum(dim=(1, 2))  # (K, neurons)
+    safe = torch.where(total > 0, total, torch.ones_like(total))
+    return torch.where(total > 0, block / safe, torch.zeros_like(block))
+
+
+def nanda2023_key_frequencies(activations: torch.Tensor, p: int) -> NeuronFrequencies:
+    """Nanda et al. 2023's key frequencies of a layer (``calculate_key_freqs``).
+
+    Each neuron's frequency is the candidate with the largest fraction from
+    :func:`neuron_frequency_fractions` (the first on ties, like their strict ``>``); the key
+    frequencies are the distinct frequencies of the neurons that vary, ordered by how many
+    neurons have each. Nanda et al. return them sorted by frequency (``np.unique``); the
+    order here is for logging (``fourier_key_freq/0`` is the most common) and the set is
+    theirs.
+    """
+    frac = neuron_frequency_fractions(activations, p)
+    neurons = activations.shape[1]
+    if frac.shape[0] == 0:
+        z = torch.zeros(neurons)
+        return NeuronFrequencies([], [], z.long(), z.double())
+    best, arg = frac.max(dim=0)
+    a = activations.detach().to(torch.float64)
+    alive = (a - a.mean(dim=0, keepdim=True)).abs().amax(dim=0) > 0  # not constant
+    freqs = torch.where(alive, arg + 1, torch.zeros_like(arg))
+    counts = torch.bincount(freqs[alive], minlength=p // 2)
+    keys = sorted((k for k in range(1, p // 2) if counts[k] > 0), key=lambda k: (-counts[k], k))
+    return NeuronFrequencies(
+        key_freqs=[int(k) for k in keys],
+        counts=[int(counts[k]) for k in keys],
+        neuron_freqs=freqs,
+        frac_explained=torch.where(alive, best, torch.zeros_like(best)),
+    )

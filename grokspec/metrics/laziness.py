@@ -101,6 +101,8 @@ def empirical_ntk(
     n = x.shape[0]
     k = torch.zeros(n, n, dtype=torch.float64, device=x.device)
     for j in jac.values():
-        j = j.reshape(n, j.shape[1], -1).to(torch.float64)
-        k += torch.einsum("iap,jap->ij", j, j)
+        # (outputs, n, p) @ (outputs, p, n) in the parameters' precision (float32: a quarter
+        # of float64's time on CPU; the kernel's relative error stays ~1e-6), summed in float64.
+        j = j.reshape(n, j.shape[1], -1).transpose(0, 1)
+        k += torch.bmm(j, j.transpose(1, 2)).sum(0).to(torch.float64)
     return k

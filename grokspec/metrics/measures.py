@@ -1,11 +1,16 @@
 """Progress measures wired to a run: built from the spec, called at each evaluation.
 
 :func:`build_measures` turns ``analysis.metrics`` into callables ``(step, model) -> metrics``
-for :attr:`grokspec.training.runner.RunContext.measures` and history monitors for
-:attr:`grokspec.training.runner.RunContext.monitors`. The numbers come from the pure functions of
-:mod:`grokspec.metrics` (fourier, rank, laziness, pathways, warning); this module only finds
-what they need inside a model (its embedding, its hidden layers, its initial parameters) and
-keeps what must stay fixed across evaluations (the evaluation batch, theta_0, K_0).
+(the loop's ``Member.measures``) and history monitors (``Member.monitors``). The numbers come
+from the pure functions of :mod:`grokspec.metrics` (fourier, rank, laziness, pathways,
+warning); this module reads what they need from a model *only* through the learner contract
+(:mod:`grokspec.learners.contract`: probe points, token embeddings, routing, parameters) and
+keeps what must stay fixed across evaluations (the evaluation batch, theta_0, K_0). A model
+that does not provide what a measure reads raises :class:`ContractError` naming it; spec
+learners are checked at validation already (:func:`grokspec.metrics.spec.check_measures`).
+
+Activations come from the evaluation's own forward pass where the loop wraps its evaluation
+in :func:`capturing` (:mod:`grokspec.metrics.capture`), else from one pass of the measure's.
 
 Measures run in eval mode under ``torch.no_grad`` (the NTK needs gradients and takes them
 functionally), never touch the global RNG, and restore the model's train/eval mode, so a run
@@ -14,16 +19,31 @@ with measures trains exactly as one without.
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from torch import nn
 
 from grokspec.datasets.base import Dataset
+from grokspec.learners.contract import (
+    PARAMETERS,
+    PROBES,
+    ROUTING,
+    TOKEN_EMBEDDINGS,
+    ContractError,
+    capabilities,
+    require,
+)
 from grokspec.metrics import names
-from grokspec.metrics.fourier import fourier_sparsity, restricted_and_excluded
+from grokspec.metrics.capture import EvalCapture
+from grokspec.metrics.fourier import (
+    fourier_sparsity,
+    nanda2023_key_frequencies,
+    restricted_and_excluded,
+)
 from grokspec.metrics.laziness import (
     empirical_ntk,
     kernel_alignment,
@@ -32,14 +52,16 @@ from grokspec.metrics.laziness import (
     projection_matrix,
     targets_matrix,
 )
-from grokspec.metrics.pathways import pathway_consistency, pathway_distance, pathways_of
-from grokspec.metrics.rank import numerical_rank
+from grokspec.metrics.pathways import pathway_consistency, pathway_distance_by, pathways_of
+from grokspec.metrics.rank import fan2024_rank, numerical_rank
 from grokspec.metrics.spec import resolve_measures
 from grokspec.metrics.warning import warning_from_history
 
 Measure = Callable[[int, Any], dict[str, float]]
 Monitor = Callable[[list[dict[str, float]]], dict[str, float]]
 EVAL_CHUNK = 16384
+
+__all__ = ["ContractError", "build_measures", "capturing"]
 
 
 def _eval_forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -68,7 +90,11 @@ def group_norms(model: nn.Module) -> dict[str, float]:
 
 
 def weight_norm_measure() -> Measure:
-    return lambda step, model: group_norms(model) if isinstance(model, nn.Module) else {}
+    def measure(step: int, model: Any) -> dict[str, float]:
+        require(model, {PARAMETERS}, "weight_norm")
+        return group_norms(model)
+
+    return measure
 
 
 # ------------------------------------------------------------------------- param movement
@@ -95,8 +121,7 @@ class ParamMovement:
         self.theta0: list[torch.Tensor] | None = None
 
     def __call__(self, step: int, model: Any) -> dict[str, float]:
-        if not isinstance(model, nn.Module):
-            return {}
+        require(model, {PARAMETERS}, "param_movement")
         current = [p.detach() for p in model.parameters()]
         if self.theta0 is None:
             if step == 0:
@@ -126,7 +151,8 @@ class NTKMeasure:
         self.projection: torch.Tensor | None = None
 
     def __call__(self, step: int, model: Any) -> dict[str, float]:
-        if self.skip is not None or not isinstance(model, nn.Module):
+        require(model, {PARAMETERS}, "ntk")
+        if self.skip is not None:
             return {}
         n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
         if n_params > self.max_params:
@@ -149,86 +175,80 @@ class NTKMeasure:
 
 
 def preactivation_layers(model: nn.Module) -> dict[str, nn.Module]:
-    """Linear maps whose output feeds a nonlinearity, by module path.
-
-    Two patterns cover grokspec's networks: in an ``nn.Sequential``, a ``nn.Linear``
-    followed by a parameter-free module (the MLP's ``Linear, activation`` pairs); and any
-    ``nn.Linear`` named ``mlp_in`` (a transformer block's MLP, each expert's MLP).
-    """
-    found: dict[str, nn.Module] = {}
-    for name, mod in model.named_modules():
-        if isinstance(mod, nn.Sequential):
-            kids = list(mod.named_children())
-            for (a, ma), (_, mb) in zip(kids[:-1], kids[1:], strict=True):
-                if isinstance(ma, nn.Linear) and not any(True for _ in mb.parameters()):
-                    found[f"{name}.{a}" if name else a] = ma
-        elif isinstance(mod, nn.Linear) and name.split(".")[-1] == "mlp_in":
-            found[name] = mod
-    return found
+    """The model's hidden layers' pre-activation probe points, by name (the contract's
+    ``probes()``)."""
+    require(model, {PROBES}, "feature_rank")
+    return {name: probe.pre for name, probe in model.probes().items()}  # type: ignore[attr-defined]
 
 
 class FeatureRank:
-    """``progress/feature_rank/<layer>`` on a fixed batch of training inputs."""
+    """``progress/feature_rank/<layer>`` on the first ``rank_batch`` training inputs.
 
-    def __init__(self, analysis: Any, dataset: Dataset, device: torch.device) -> None:
+    ``analysis.rank_definition``: ``fan2024`` reads each layer's post-activations (Fan et al.
+    2024), ``centred_preactivation`` its pre-activations (:mod:`grokspec.metrics.rank`).
+    """
+
+    def __init__(
+        self, analysis: Any, dataset: Dataset, device: torch.device,
+        capture: EvalCapture | None = None,
+    ) -> None:
         self.x = dataset.x_train[: min(analysis.rank_batch, dataset.n_train)].to(device)
         self.tol = analysis.rank_tolerance
+        self.fan = analysis.rank_definition == "fan2024"
+        self.kind = "post" if self.fan else "pre"
+        self.capture = capture if capture is not None else EvalCapture()
+        self.capture.want_probes(self.kind, len(self.x))
 
     def __call__(self, step: int, model: Any) -> dict[str, float]:
-        if not isinstance(model, nn.Module):
-            return {}
-        layers = preactivation_layers(model)
-        captured: dict[str, list[torch.Tensor]] = {k: [] for k in layers}
-        hooks = [
-            mod.register_forward_hook(
-                lambda _m, _i, out, key=key: captured[key].append(out.reshape(-1, out.shape[-1]))
-            )
-            for key, mod in layers.items()
-        ]
-        try:
-            _eval_forward(model, self.x)
-        finally:
-            for h in hooks:
-                h.remove()
-        return {
-            names.FEATURE_RANK.format(layer=k): float(numerical_rank(torch.cat(v), self.tol))
-            for k, v in captured.items()
-            if v and sum(t.shape[0] for t in v) >= 2
-        }
+        require(model, {PROBES}, "feature_rank")
+        rec = self.capture.take(model, self.x, step)
+        out = {}
+        for name in model.probes():
+            h = rec.probe(name, self.kind)
+            if h is None:
+                continue
+            h = h.reshape(-1, h.shape[-1])
+            if h.shape[0] < 2:
+                continue
+            rank = fan2024_rank(h) if self.fan else numerical_rank(h, self.tol)
+            out[names.FEATURE_RANK.format(layer=name)] = float(rank)
+        return out
 
 
 # -------------------------------------------------------------------------------- Fourier
 
 
-def operand_embeddings(model: nn.Module, p: int, n_operands: int = 2) -> list[torch.Tensor]:
-    """The (p, d) input embedding of each operand token, as the Fourier measures read it.
-
-    A token embedding (``model.embed``, shared by both operands: the transformer, the MLP
-    with ``input_encoding: embedding``); else, for one-hot inputs, the first linear layer's
-    weight columns per operand (one-hot MLP, linear model): column block ``i`` of width
-    ``vocab`` multiplies operand ``i``'s one-hot code. Empty when neither is found.
-    """
-    emb = getattr(model, "embed", None)
-    if isinstance(emb, nn.Embedding) and emb.num_embeddings >= p:
-        return [emb.weight[:p]]
-    vocab = getattr(model, "vocab", None)
-    if isinstance(vocab, int) and vocab >= p:
-        first = next((m for m in model.modules() if isinstance(m, nn.Linear)), None)
-        if first is not None and first.in_features >= n_operands * vocab:
-            w = first.weight
-            return [w[:, i * vocab : i * vocab + p].T for i in range(n_operands)]
-    return []
+def operand_embeddings(model: nn.Module, p: int) -> list[torch.Tensor]:
+    """The (p, d) input embedding of each operand token, as the Fourier measures read it:
+    the first ``p`` rows (the operand tokens) of the contract's ``token_embeddings()`` (one
+    matrix per position, or one shared by every position)."""
+    require(model, {TOKEN_EMBEDDINGS}, "fourier")
+    embs = model.token_embeddings()  # type: ignore[attr-defined]
+    return [e[:p] for e in embs if e.shape[0] >= p]
 
 
 class FourierMeasure:
     """Fourier sparsity, key frequencies, restricted and excluded loss (Nanda et al. 2023)."""
 
-    def __init__(self, experiment: Any, dataset: Dataset, device: torch.device) -> None:
+    def __init__(
+        self, experiment: Any, dataset: Dataset, device: torch.device,
+        capture: EvalCapture | None = None,
+    ) -> None:
         self.top_k = experiment.analysis.fourier_top_k
+        # analysis.key_frequencies: Nanda et al.'s neuron frequencies read the first hidden
+        # layer's post-activations on every pair (grokspec.metrics.fourier).
+        self.nanda = experiment.analysis.key_frequencies == "nanda2023"
         self.p = int(dataset.info.get("p", dataset.vocab_size or 0))
         op = dataset.info.get("op")
         self.sign = {"x+y": 1, "x-y": -1}.get(op) if isinstance(op, str) else None
-        self.grid = self._grid(dataset, device) if self.sign is not None else None
+        self.grid = self._grid(dataset, device) if self.sign is not None or self.nanda else None
+        # The evaluation runs the training then the test set: all p*p pairs, in that order.
+        self.evaluated = torch.cat([dataset.x_train, dataset.x_test]).to(device)
+        self.capture = capture if capture is not None else EvalCapture()
+        if self.grid is not None and self.sign is not None:
+            self.capture.want_outputs()
+        if self.grid is not None and self.nanda:
+            self.capture.want_probes("post", None, first_only=True)
         train = experiment.train
 
         def loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -251,7 +271,6 @@ class FourierMeasure:
         if idx.numel() != p * p or not torch.equal(idx.sort().values, torch.arange(p * p)):
             return None
         order = idx.argsort()
-        x = torch.cat([dataset.x_train, dataset.x_test])[order].to(device)
         # Restricted loss judges the true function: the clean labels where label_noise
         # replaced some; excluded loss (training pairs) the labels actually trained on.
         clean = dataset.meta_train.get("clean_label", dataset.y_train)
@@ -259,20 +278,56 @@ class FourierMeasure:
         noisy = "clean_label" in dataset.meta_train
         y_trained = torch.cat([dataset.y_train, dataset.y_test])[order] if noisy else y_true
         train_rows = idx[: dataset.n_train]
-        return x, y_true, y_trained, train_rows
+        return order, y_true, y_trained, train_rows
+
+    def grid_logits(self, model: nn.Module, step: int) -> torch.Tensor:
+        """The model's outputs on all p*p pairs in grid order (row x*p+y), on the CPU: the
+        evaluation's own outputs where the loop captured them."""
+        assert self.grid is not None
+        order = self.grid[0]
+        rec = self.capture.take(model, self.evaluated, step)
+        return rec.output(len(self.evaluated)).cpu()[order]
+
+    def neuron_frequencies(self, model: Any, step: int) -> Any:
+        """Nanda et al.'s key frequencies from the first probe point's post-activations on
+        all p*p pairs (a transformer's at the last position); None without probes or grid."""
+        if self.grid is None or PROBES not in capabilities(model):
+            return None
+        first = next(iter(model.probes()), None)
+        if first is None:
+            return None
+        rec = self.capture.take(model, self.evaluated, step)
+        acts = rec.probe(first, "post")
+        if acts is None or acts.shape[0] < self.p * self.p:
+            return None
+        acts = acts[: self.p * self.p]
+        if acts.ndim == 3:
+            acts = acts[:, -1]
+        return nanda2023_key_frequencies(acts.cpu()[self.grid[0]], self.p)
 
     def __call__(self, step: int, model: Any) -> dict[str, float]:
-        if not isinstance(model, nn.Module) or self.p < 3:
+        require(model, {TOKEN_EMBEDDINGS}, "fourier")
+        if self.p < 3:
             return {}
         embs = operand_embeddings(model, self.p)
         if not embs:
             return {}
         sparsity, keys = fourier_sparsity(embs, self.top_k)
         out = {names.FOURIER_SPARSITY: sparsity}
-        out.update({names.FOURIER_KEY_FREQ.format(i=i): float(k) for i, k in enumerate(keys)})
+        if self.nanda:
+            neurons = self.neuron_frequencies(model, step)
+            if neurons is None:  # no hidden neurons (or not every pair): no key frequencies
+                return out
+            keys = neurons.key_freqs
+            out[names.FOURIER_KEY_FREQ_COUNT] = float(len(keys))
+            out[names.FOURIER_NEURON_FRAC] = neurons.mean_frac_explained
+            logged = keys[: self.top_k]
+        else:
+            logged = keys
+        out.update({names.FOURIER_KEY_FREQ.format(i=i): float(k) for i, k in enumerate(logged)})
         if self.grid is not None and self.sign is not None:
-            x, y_true, y_trained, train_rows = self.grid
-            logits = _eval_forward(model, x).cpu()
+            _, y_true, y_trained, train_rows = self.grid
+            logits = self.grid_logits(model, step)
             r, e = restricted_and_excluded(logits, y_true, train_rows, keys, self.sign, self.loss)
             if y_trained is not y_true:
                 _, e = restricted_and_excluded(
@@ -287,18 +342,18 @@ class FourierMeasure:
 
 
 class PathwayMeasure:
-    """Li et al. 2025 routing metrics for a model with ``routing(tokens)`` (moe_transformer)."""
+    """Li et al. 2025 routing metrics, from the contract's ``routing(tokens)``."""
 
     def __init__(self, analysis: Any, dataset: Dataset, device: torch.device) -> None:
         n = min(analysis.pathway_batch, dataset.n_train)
         self.x = dataset.x_train[:n].to(device)
         self.y = dataset.y_train[:n].cpu()
+        self.pairs = analysis.pathway_pairs  # li2025: all pairs; same_label: grokspec's
 
     def __call__(self, step: int, model: Any) -> dict[str, float]:
-        if not callable(getattr(model, "routing", None)):
-            return {}
-        routes, outputs = pathways_of(model, self.x)
-        out = {names.PATHWAY_DISTANCE: pathway_distance(routes, self.y)}
+        require(model, {ROUTING}, "pathways")
+        routes, outputs = pathways_of(model.routing(self.x))
+        out = {names.PATHWAY_DISTANCE: pathway_distance_by(self.pairs, routes, self.y)}
         if len(outputs) >= 2:
             out[names.PATHWAY_CONSISTENCY] = pathway_consistency(outputs)
         return out
@@ -307,16 +362,44 @@ class PathwayMeasure:
 # -------------------------------------------------------------------------------- builder
 
 
-def _every(measure: Measure, n: int) -> Measure:
-    """Run ``measure`` at every n-th evaluation only (the first evaluation always)."""
-    if n <= 1:
+class MeasureList(list):
+    """The measures of one run (a plain list of callables), with the :class:`EvalCapture`
+    they share: the loop records the evaluation through it (:func:`capturing`)."""
+
+    def __init__(self, measures: list[Measure], capture: EvalCapture) -> None:
+        super().__init__(measures)
+        self.capture = capture
+
+
+@contextlib.contextmanager
+def capturing(model: Any, measures: list[Measure]) -> Iterator[None]:
+    """Around the loop's evaluation of ``model``: record what ``measures`` will read (the
+    outputs, the probe points' activations) from that forward pass, so they need no pass of
+    their own. A no-op for measures that read nothing, or a model that is not a module."""
+    capture = measures.capture if isinstance(measures, MeasureList) else None
+    if capture is None or not capture.active or not isinstance(model, nn.Module):
+        yield
+        return
+    with capture.recording(model):
+        yield
+
+
+def _scheduled(measure: Measure, every: int, min_steps: int) -> Measure:
+    """Run ``measure`` at every ``every``-th evaluation (``analysis.measure_every``), and only
+    once ``min_steps`` training steps have passed since it last ran (``analysis.intervals``);
+    the first evaluation always runs it. Deterministic: depends on the evaluation steps only."""
+    if every <= 1 and min_steps <= 1:
         return measure
-    count = {"i": 0}
+    evals = [0]  # evaluations seen
+    last: list[int] = []  # the step it last ran at
 
     def wrapped(step: int, model: Any) -> dict[str, float]:
-        i = count["i"]
-        count["i"] += 1
-        return measure(step, model) if i % n == 0 else {}
+        i = evals[0]
+        evals[0] += 1
+        if i % max(every, 1) or (last and step - last[0] < min_steps):
+            return {}
+        last[:] = [step]
+        return measure(step, model)
 
     return wrapped
 
@@ -327,21 +410,22 @@ def build_measures(
     """The experiment's progress measures (model -> metrics) and history monitors."""
     analysis = experiment.analysis
     chosen = resolve_measures(analysis, experiment.learner, experiment.dataset)
-    measures: list[Measure] = []
+    capture = EvalCapture()
+    measures: list[tuple[str, Measure]] = []
     monitors: list[Monitor] = []
     for name in chosen:
         if name == "weight_norm":
-            measures.append(weight_norm_measure())
+            measures.append((name, weight_norm_measure()))
         elif name == "param_movement":
-            measures.append(ParamMovement(experiment, dataset))
+            measures.append((name, ParamMovement(experiment, dataset)))
         elif name == "ntk":
-            measures.append(_every(NTKMeasure(analysis, dataset, device), analysis.ntk_every))
+            measures.append((name, NTKMeasure(analysis, dataset, device)))
         elif name == "feature_rank":
-            measures.append(FeatureRank(analysis, dataset, device))
+            measures.append((name, FeatureRank(analysis, dataset, device, capture)))
         elif name == "fourier":
-            measures.append(FourierMeasure(experiment, dataset, device))
+            measures.append((name, FourierMeasure(experiment, dataset, device, capture)))
         elif name == "pathways":
-            measures.append(PathwayMeasure(analysis, dataset, device))
+            measures.append((name, PathwayMeasure(analysis, dataset, device)))
         elif name == "early_warning":
             w, threshold = analysis.warning, experiment.train.fit_threshold
             monitors.append(
@@ -349,4 +433,7 @@ def build_measures(
                     history, t, w.window, w.min_drop
                 )
             )
-    return [_every(m, analysis.measure_every) for m in measures], monitors
+    scheduled = [
+        _scheduled(m, analysis.measure_every, analysis.interval(name)) for name, m in measures
+    ]
+    return MeasureList(scheduled, capture), monitors

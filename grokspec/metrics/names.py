@@ -3,6 +3,8 @@
 ``step`` is always the number of optimizer updates taken so far.
 """
 
+from grokspec.tracking import tags
+
 TRAIN_LOSS = "train/loss"
 TRAIN_ACC = "train/acc"
 TEST_LOSS = "test/loss"
@@ -28,13 +30,16 @@ def grok_at(threshold: float, event: str) -> str:
     return f"grok/at_{threshold:g}/{event}"
 
 
-# Run tags written at the end of a run.
-PHASE_TAG = "grok.phase"  # comprehension | grokking | memorization | confusion
+# Run tags written at the end of a run (the name is defined with every other tag).
+PHASE_TAG = tags.PHASE  # comprehension | grokking | memorization | confusion
+PHASE_RULE_TAG = tags.PHASE_RULE  # the rule that made grok.phase: liu2022 | grokspec
 
 # Progress measures (logged at evaluation steps, see grokspec.metrics.measures).
 WEIGHT_NORM_GROUP = "weights/l2_norm/{group}"  # per parameter group (module path)
 FOURIER_SPARSITY = "progress/fourier_sparsity"
 FOURIER_KEY_FREQ = "progress/fourier_key_freq/{i}"  # i = 0 is the strongest frequency
+FOURIER_KEY_FREQ_COUNT = "progress/fourier_key_freq_count"  # nanda2023: distinct key freqs
+FOURIER_NEURON_FRAC = "progress/fourier_neuron_frac_explained"  # nanda2023: mean over neurons
 RESTRICTED_LOSS = "progress/restricted_loss"
 EXCLUDED_LOSS = "progress/excluded_loss"
 FEATURE_RANK = "progress/feature_rank/{layer}"

@@ -9,11 +9,16 @@ public, so grokspec fixes the formulas as follows:
 - **Pathway** of a sample: the sequence, layer by layer and within a layer position by
   position (operand tokens, then ``=``), of the *set* of experts the router picked (top-k;
   the ids sorted, so the order of the k picks does not matter). Length = layers x positions.
-- ``progress/pathway_distance``: mean over pairs of samples *with the same label* of the
-  normalised edit distance between their pathways, ``Levenshtein(a, b) / max(|a|, |b|)``
-  (each element of a pathway is one symbol; substitution, insertion and deletion cost 1).
-  0 = every same-class pair routes identically; falls as routes become shared. At most
-  ``MAX_PAIRS`` pairs, taken in a fixed order, bound the cost.
+- ``progress/pathway_distance``: mean over pairs of samples of the normalised edit distance
+  between their pathways, ``Levenshtein(a, b) / max(|a|, |b|)`` (each element of a pathway is
+  one symbol; substitution, insertion and deletion cost 1). Which pairs, by
+  ``analysis.pathway_pairs``: ``li2025`` (the default, :func:`pathway_distance_all_pairs`),
+  *all* pairs of samples, as in Li et al.'s pathway similarity between samples (their
+  D_path averages the edit distance over every pair of a data group, whatever the label);
+  ``same_label`` (grokspec's earlier variant, :func:`pathway_distance`), pairs with the same
+  label only. 0 = every pair routes identically; falls as routes become shared. At most
+  ``MAX_PAIRS`` pairs bound the cost: ``same_label`` takes them in a fixed order, ``li2025``
+  a fixed uniform sample (seeded, so every evaluation uses the same pairs).
 - ``progress/pathway_consistency``: for each sample and each pair of consecutive layers
   (l, l+1), the cosine similarity between the sample's *gate-weighted expert output* at
   the answer (last) position in the two layers, ``h_l = sum_{e in topk} g_e * expert_e(a_l)``
@@ -22,11 +27,13 @@ public, so grokspec fixes the formulas as follows:
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+from grokspec.learners.contract import LayerRouting
 
 MAX_PAIRS = 4096
 
@@ -52,7 +59,8 @@ def normalised_edit_distance(a: Sequence, b: Sequence) -> float:
 
 
 def pathway_distance(pathways: Sequence[Pathway], labels: torch.Tensor) -> float:
-    """Mean normalised edit distance over same-label pairs (0.0 when there is no pair)."""
+    """grokspec's ``same_label`` variant: mean normalised edit distance over same-label pairs
+    (0.0 when there is no pair)."""
     by_label: dict[int, list[int]] = {}
     for i, y in enumerate(labels.tolist()):
         by_label.setdefault(int(y), []).append(i)
@@ -65,6 +73,50 @@ def pathway_distance(pathways: Sequence[Pathway], labels: torch.Tensor) -> float
                 total += normalised_edit_distance(pathways[members[a]], pathways[members[b]])
                 count += 1
     return total / count if count else 0.0
+
+
+def all_pairs(n: int, max_pairs: int = MAX_PAIRS) -> list[tuple[int, int]]:
+    """Every pair ``(a, b)``, ``a < b < n``; above ``max_pairs``, a fixed uniform sample of them.
+
+    The sample is drawn without replacement from a generator seeded with 0, so it is the same
+    at every evaluation and in every run (the mean over it is an unbiased estimate of the mean
+    over all pairs).
+    """
+    total = n * (n - 1) // 2
+    if total <= max_pairs:
+        return [(a, b) for a in range(n) for b in range(a + 1, n)]
+    picks = torch.randperm(total, generator=torch.Generator().manual_seed(0))[:max_pairs]
+    # Pair index k in row-major order of the upper triangle -> (a, b).
+    starts = [a * n - a * (a + 1) // 2 for a in range(n)]  # index of pair (a, a+1)
+    out = []
+    for k in sorted(picks.tolist()):
+        a = bisect.bisect_right(starts, k) - 1
+        out.append((a, a + 1 + k - starts[a]))
+    return out
+
+
+def pathway_distance_all_pairs(pathways: Sequence[Pathway]) -> float:
+    """Li et al. 2025's pathway distance: mean normalised edit distance over all sample pairs.
+
+    (0.0 with fewer than two samples.) Above ``MAX_PAIRS`` pairs, over the fixed sample of
+    :func:`all_pairs`.
+    """
+    pairs = all_pairs(len(pathways))
+    if not pairs:
+        return 0.0
+    total = sum(normalised_edit_distance(pathways[a], pathways[b]) for a, b in pairs)
+    return total / len(pairs)
+
+
+def pathway_distance_by(
+    pairs: str, pathways: Sequence[Pathway], labels: torch.Tensor
+) -> float:
+    """The pathway distance under ``analysis.pathway_pairs`` (``li2025`` or ``same_label``)."""
+    if pairs == "li2025":
+        return pathway_distance_all_pairs(pathways)
+    if pairs == "same_label":
+        return pathway_distance(pathways, labels)
+    raise ValueError(f"unknown pathway_pairs {pairs!r} (valid: ['li2025', 'same_label'])")
 
 
 def pathway_consistency(outputs: Sequence[torch.Tensor]) -> float:
@@ -89,37 +141,9 @@ def pathways_from_routing(ids_per_layer: Sequence[torch.Tensor]) -> list[Pathway
     return [tuple(tuple(step) for step in sample) for sample in flat]
 
 
-def pathways_of(model: nn.Module, x: torch.Tensor) -> tuple[list[Pathway], list[torch.Tensor]]:
-    """Pathways and gate-weighted expert outputs at the last position, per layer.
-
-    Relies on the moe_transformer's ``routing(tokens)`` (ids, gates per layer) and, for the
-    expert outputs, on each block's ``ln2`` (the MoE input) and ``experts`` modules.
-    """
-    blocks = list(getattr(model, "blocks", []))
-    inputs: dict[int, torch.Tensor] = {}
-    hooks = []
-    for i, blk in enumerate(blocks):
-        ln2 = getattr(blk, "ln2", None)
-        if isinstance(ln2, nn.Module) and hasattr(blk, "experts"):
-            hooks.append(
-                ln2.register_forward_hook(lambda _m, _i, out, i=i: inputs.__setitem__(i, out))
-            )
-    try:
-        routing = model.routing(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    routes = pathways_from_routing([ids for ids, _ in routing])
-    outputs: list[torch.Tensor] = []
-    if len(inputs) == len(blocks) == len(routing):
-        with torch.no_grad():
-            for i, (ids, gates) in enumerate(routing):
-                a = inputs[i][:, -1]  # (B, d): the answer position's MoE input
-                ids_last, g_last = ids[:, -1], gates[:, -1]  # (B, k)
-                h = torch.zeros_like(a)
-                for e, expert in enumerate(blocks[i].experts):
-                    rows, slot = (ids_last == e).nonzero(as_tuple=True)
-                    if rows.numel():
-                        h.index_add_(0, rows, g_last[rows, slot, None] * expert(a[rows]))
-                outputs.append(h)
+def pathways_of(routing: Sequence[LayerRouting]) -> tuple[list[Pathway], list[torch.Tensor]]:
+    """Pathways, and the gate-weighted expert outputs at the last (answer) position per layer,
+    from a model's routing of a batch (the learner contract's ``routing(tokens)``)."""
+    routes = pathways_from_routing([r.ids for r in routing])
+    outputs = [r.mixed[:, -1] for r in routing]  # (B, d) per layer
     return routes, outputs

@@ -8,11 +8,24 @@ gets without asking cost at most ~10% of its wall time at the default evaluation
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from grokspec.learners.contract import (
+    CAPABILITIES,
+    PARAMETERS,
+    PROBES,
+    ROUTING,
+    TOKEN_EMBEDDINGS,
+)
+from grokspec.metrics.phases import PhaseRule
 from grokspec.spec.base import StrictModel, field_error
+
+#: The definitions of a measure that a spec can select (paper's first; see each field).
+KeyFrequencies = Literal["nanda2023", "embedding_top_k"]
+RankDefinition = Literal["fan2024", "centred_preactivation"]
+PathwayPairs = Literal["li2025", "same_label"]
 
 Measure = Literal[
     "weight_norm",
@@ -28,25 +41,32 @@ MEASURE_DOCS: dict[str, str] = {
     "weight_norm": "L2 norm of each parameter group, `weights/l2_norm/<module>` (Power et al. "
     "2022; Liu et al. 2023 Omnigrok). The total is always logged as `weights/l2_norm`.",
     "fourier": "modular datasets only (Nanda et al. 2023): `progress/fourier_sparsity` "
-    "(fraction of the operand embeddings' squared norm in the top-k frequencies), "
-    "`progress/fourier_key_freq/<i>`, and for x+y / x-y `progress/restricted_loss` and "
-    "`progress/excluded_loss`.",
-    "feature_rank": "rank of the covariance of each hidden layer's pre-activations on a fixed "
-    "batch of training inputs, `progress/feature_rank/<layer>` (Fan et al. 2024).",
+    "(fraction of the operand embeddings' squared norm in the top-k frequencies), the key "
+    "frequencies `progress/fourier_key_freq/<i>` (definition: `key_frequencies`), and for "
+    "x+y / x-y `progress/restricted_loss` and `progress/excluded_loss`.",
+    "feature_rank": "rank of each hidden layer's features on a fixed batch of training "
+    "inputs, `progress/feature_rank/<layer>` (Fan et al. 2024; definition: "
+    "`rank_definition`).",
     "param_movement": "||theta_t - theta_0|| / ||theta_0||, `progress/param_movement` "
     "(Kumar et al. 2024: small while training is lazy).",
     "ntk": "empirical NTK on a fixed batch: `progress/ntk_change` = ||K_t - K_0||_F/||K_0||_F "
     "and `progress/ntk_alignment` = <K, Y Y^T>_F / (||K||_F ||Y Y^T||_F) with centred "
     "targets Y (Kumar et al. 2024). Skipped for models above `ntk_max_params`.",
     "pathways": "mixture-of-experts learners only (Li et al. 2025): "
-    "`progress/pathway_distance` and `progress/pathway_consistency`.",
+    "`progress/pathway_distance` (pairs: `pathway_pairs`) and `progress/pathway_consistency`.",
     "early_warning": "from the metric history alone: `warning/score` in [0, 1] and "
     "`warning/fired` (0/1), a running estimate that a grok is coming.",
 }
 
 
+#: Default ``analysis.intervals``: fewest steps between two computations of a measure.
+DEFAULT_INTERVALS: dict[str, int] = {"fourier": 100, "feature_rank": 200, "ntk": 1000,
+                                     "pathways": 200}
+
+
 class PhaseSpec(StrictModel):
-    """Thresholds of the phase label ``grok.phase`` (Liu et al. 2022), at the fit threshold."""
+    """Thresholds of the ``grokspec`` phase rule (:func:`grokspec.metrics.phases.phase_label`),
+    at ``train.fit_threshold``. Liu et al.'s rule (``phase_rule: liu2022``) has its own."""
 
     grokking_min_ratio: float = Field(
         default=3.0,
@@ -130,14 +150,20 @@ class AnalysisSpec(StrictModel):
     fourier_top_k: int = Field(
         default=5,
         ge=1,
-        description="Number of key frequencies (Nanda et al. found 5 in their p=113 model).",
+        description="Frequencies in the Fourier sparsity, and the most key frequencies logged "
+        "as `progress/fourier_key_freq/<i>`: with key_frequencies embedding_top_k these are "
+        "the key frequencies (Nanda et al. found 5 in their p=113 model); with nanda2023 the "
+        "key set is every neuron frequency (counted in `progress/fourier_key_freq_count`) and "
+        "this caps how many are logged.",
     )
     rank_tolerance: float = Field(
         default=1e-3,
         gt=0.0,
         lt=1.0,
-        description="Feature rank counts singular values of the centred pre-activations above "
-        "this fraction of the largest one (eigenvalues of the covariance above its square).",
+        description="rank_definition centred_preactivation only: feature rank counts singular "
+        "values of the centred pre-activations above this fraction of the largest one "
+        "(eigenvalues of the covariance above its square). fan2024 uses the paper's "
+        "max(n, d) * eps tolerance instead.",
     )
     rank_batch: int = Field(
         default=512, ge=2, description="Training inputs (the first N) used for feature rank."
@@ -151,12 +177,15 @@ class AnalysisSpec(StrictModel):
         description="The NTK of an m-dimensional fixed random projection of the outputs "
         "(an unbiased estimate of the trace NTK at 1/C of the cost for C outputs); 0: exact.",
     )
-    ntk_every: int = Field(
-        default=10,
-        ge=1,
-        description="Take the NTK at every N-th evaluation only (and at the first): it costs "
-        "~n x m backward passes of an n-batch, the dearest default measure; at 10 the "
-        "defaults stay under 10% of a run at eval_every 100 (bench/measures.py).",
+    intervals: dict[Measure, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict,
+        description="Fewest training steps between two computations of a measure (the first "
+        "evaluation always computes it), per measure: the expensive measures run on their own "
+        "schedule, so a frequent train.eval_every does not multiply their cost. A measure not "
+        "listed here keeps its default ("
+        + ", ".join(f"{k}: {v}" for k, v in DEFAULT_INTERVALS.items())
+        + "; others 0); 0 computes it at every evaluation. Chosen so the default measures "
+        "cost <= 5% of a run's CPU at eval_every 100 and <= 10% at 25 (bench/measures.py).",
     )
     ntk_max_params: int = Field(
         default=300_000,
@@ -166,9 +195,53 @@ class AnalysisSpec(StrictModel):
     pathway_batch: int = Field(
         default=256, ge=2, description="Training inputs used for the MoE pathway metrics."
     )
+    diagnostics: Literal["summary", "full"] = Field(
+        default="summary",
+        description="How many-valued diagnostics (per-dimension GP lengthscales "
+        "`gp/lengthscale/<i>`, per-module norms `weights/l2_norm/<module>`) reach MLflow: "
+        "`summary` logs each family as `<family>/min`, `/median`, `/max` (the chart view "
+        "stays readable; every value is still in the run's history.csv artifact); `full` "
+        "logs one metric per dimension/module.",
+    )
+    phase_rule: PhaseRule = Field(
+        default="liu2022",
+        description="The rule that labels a run comprehension / grokking / memorization / "
+        "confusion (tag `grok.phase`; the tag `grok.phase_rule` records the rule). `liu2022`: "
+        "Liu et al. 2022's rule as their code applies it: fit = first evaluation with "
+        "accuracy >= 0.9 within 1e5 steps, grokking when test fit - train fit > 1000 steps, "
+        "else comprehension; its thresholds are the paper's and ignore train.fit_threshold "
+        "and analysis.phase. `grokspec`: grokspec's scale-free rule at train.fit_threshold "
+        "with the thresholds in analysis.phase.",
+    )
     phase: PhaseSpec = Field(
         default_factory=PhaseSpec,
-        description="Thresholds of the `grok.phase` tag (Liu et al. 2022).",
+        description="Thresholds of the `grokspec` phase rule (phase_rule: grokspec only).",
+    )
+    key_frequencies: KeyFrequencies = Field(
+        default="nanda2023",
+        description="How the `fourier` measure finds the key frequencies used by "
+        "`progress/fourier_key_freq/<i>`, `progress/restricted_loss` and "
+        "`progress/excluded_loss`. `nanda2023` (Nanda et al. 2023's code): each neuron of the "
+        "first MLP layer gets the frequency whose linear and quadratic 2-D Fourier terms "
+        "explain most of its (centred) activation over the full p x p input grid; the key "
+        "frequencies are every frequency some neuron has (most neurons first; "
+        "`progress/fourier_key_freq_count` counts them). `embedding_top_k`: the "
+        "fourier_top_k frequencies with the largest norm in the operand embeddings.",
+    )
+    rank_definition: RankDefinition = Field(
+        default="fan2024",
+        description="How `feature_rank` counts a layer's rank. `fan2024` (Fan, Pascanu, "
+        "Jaggi 2024): numerical rank of the covariance H^T H of the layer's output "
+        "activations H (n x d, after the nonlinearity, not centred): singular values above "
+        "max(n, d) * eps(dtype of H) times the largest (PyTorch matrix_rank's tolerance). "
+        "`centred_preactivation`: singular values of the centred pre-activations above "
+        "rank_tolerance times the largest.",
+    )
+    pathway_pairs: PathwayPairs = Field(
+        default="li2025",
+        description="The sample pairs `progress/pathway_distance` averages over. `li2025` "
+        "(Li et al. 2025): all pairs of the pathway batch; `same_label`: pairs with the same "
+        "label only.",
     )
     stages: StagesSpec = Field(
         default_factory=StagesSpec,
@@ -179,6 +252,10 @@ class AnalysisSpec(StrictModel):
         description="The early-warning signal, `warning/*` and `grok/warning_lead`.",
     )
 
+    def interval(self, measure: str) -> int:
+        """Fewest steps between two computations of ``measure`` (0: every evaluation)."""
+        return self.intervals.get(measure, DEFAULT_INTERVALS.get(measure, 0))  # type: ignore[call-overload]
+
     @field_validator("extra_thresholds")
     @classmethod
     def _in_unit_interval(cls, v: list[float]) -> list[float]:
@@ -186,6 +263,29 @@ class AnalysisSpec(StrictModel):
         if bad:
             raise ValueError(f"thresholds must be in (0, 1], got {bad}")
         return sorted(set(v))
+
+    @model_validator(mode="after")
+    def _rank_tolerance_used(self) -> AnalysisSpec:
+        if self.rank_definition == "fan2024" and "rank_tolerance" in self.model_fields_set:
+            raise field_error(
+                "rank_tolerance",
+                "rank_tolerance is the tolerance of rank_definition centred_preactivation; "
+                "fan2024 uses Fan et al.'s max(n, d) * eps (set rank_definition: "
+                "centred_preactivation, or remove rank_tolerance)",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _phase_thresholds_used(self) -> AnalysisSpec:
+        # Liu's rule carries its own thresholds: analysis.phase would silently do nothing.
+        if self.phase_rule == "liu2022" and "phase" in self.model_fields_set:
+            raise field_error(
+                "phase",
+                "analysis.phase sets thresholds of the `grokspec` phase rule, but phase_rule is "
+                "`liu2022`, whose thresholds are Liu et al.'s (accuracy 0.9, 1e5-step budget, "
+                "1000-step delay) (set phase_rule: grokspec, or remove analysis.phase)",
+            )
+        return self
 
     @field_validator("metrics")
     @classmethod
@@ -208,21 +308,39 @@ NEURAL_FALLBACK = ("weight_norm", "fourier", "param_movement", "early_warning")
 OTHER_FALLBACK = ("early_warning",)
 
 
+#: What each measure reads from a model, as learner-contract capabilities
+#: (:mod:`grokspec.learners.contract`); a learner spec declares what its model provides.
+NEEDS: dict[str, frozenset[str]] = {
+    "weight_norm": frozenset({PARAMETERS}),
+    "param_movement": frozenset({PARAMETERS}),
+    "ntk": frozenset({PARAMETERS}),
+    "feature_rank": frozenset({PROBES}),
+    "fourier": frozenset({TOKEN_EMBEDDINGS}),
+    "pathways": frozenset({ROUTING}),
+    "early_warning": frozenset(),
+}
+#: Where a capability is found, for the error message.
+_WHO_PROVIDES = {ROUTING: " (kind: moe_transformer)"}
+
+
+def _provides(learner: Any) -> frozenset[str]:
+    return frozenset(getattr(type(learner), "provides", frozenset()))
+
+
 def _is_neural(learner: Any) -> bool:
-    """Trained by the gradient runner: a torch network whose layers measures can hook."""
-    return getattr(type(learner), "default_runner", "") == "gradient"
+    """A model trained by gradients, whose parameters the weight measures read."""
+    return PARAMETERS in _provides(learner)
 
 
 def not_applicable(measure: str, learner: Any, dataset: Any) -> str | None:
     """Why ``measure`` cannot run for this learner/dataset pair (None when it can)."""
     if measure == "fourier" and getattr(dataset, "kind", None) != "modular":
         return "needs a modular dataset (kind: modular)"
-    if measure == "pathways" and not getattr(type(learner), "routes_tokens", False) and (
-        getattr(learner, "kind", None) != "moe_transformer"
-    ):
-        return "needs a mixture-of-experts learner (kind: moe_transformer)"
-    if measure in ("ntk", "feature_rank") and not _is_neural(learner):
-        return "needs a neural learner trained by the gradient runner"
+    missing = sorted(NEEDS.get(measure, frozenset()) - _provides(learner))
+    if missing:
+        what = "; ".join(CAPABILITIES[m] + _WHO_PROVIDES.get(m, "") for m in missing)
+        kind = getattr(learner, "kind", type(learner).__name__)
+        return f"needs a learner whose model provides {what}; the {kind} learner does not"
     return None
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from grokspec.metrics import names
 from grokspec.metrics.events import events_at_thresholds, grok_events
-from grokspec.metrics.phases import phase_label
+from grokspec.metrics.phases import phase_of
 from grokspec.metrics.stages import detect_stages
 from grokspec.metrics.warning import first_warning_step
 
@@ -23,7 +23,10 @@ def analyse(
 ) -> dict[str, Any]:
     """Grok events (main and extra thresholds), phase, stages and early-warning lead.
 
-    ``analysis`` is the spec's :class:`grokspec.metrics.spec.AnalysisSpec`.
+    ``analysis`` is the spec's :class:`grokspec.metrics.spec.AnalysisSpec`. The phase is
+    assigned by the rule ``analysis.phase_rule`` names (:func:`grokspec.metrics.phases.phase_of`);
+    ``summary["phase_rule"]`` records that rule and ``summary["phase_detail"]`` the fit steps and
+    thresholds it read (Liu et al.'s rule fits at 0.9, not at ``threshold``).
     """
     evals = [h for h in history if names.TRAIN_ACC in h and names.TEST_ACC in h]
     steps = [int(h["step"]) for h in evals]
@@ -31,10 +34,8 @@ def analyse(
     test = [h[names.TEST_ACC] for h in evals]
     ev = grok_events(steps, train, test, threshold)
     at = events_at_thresholds(steps, train, test, analysis.extra_thresholds)
-    ph = analysis.phase
-    tr, te = ev["train_fit_step"], ev["test_fit_step"]
-    between = sum(1 for s in steps if tr < s <= te) if tr is not None and te is not None else None
-    phase = phase_label(tr, te, ph.grokking_min_ratio, ph.grokking_min_evals, between)
+    rule = getattr(analysis, "phase_rule", "liu2022")
+    phase, phase_detail = phase_of(rule, steps, train, test, threshold, analysis.phase)
     st = analysis.stages
     stages = detect_stages(steps, test, st.min_jump, st.window, st.smooth)
     warned = [h for h in history if names.WARNING_SCORE in h]
@@ -46,6 +47,8 @@ def analyse(
     return {
         **ev,
         "phase": phase,
+        "phase_rule": rule,
+        "phase_detail": phase_detail,
         "at": {f"{t:g}": e for t, e in at.items()},
         "stages": stages,
         "warning_step": warning_step,

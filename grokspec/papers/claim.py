@@ -1,28 +1,43 @@
-"""What a paper's claim check works with: the runs of its spec, read back, and small helpers.
+"""What a paper's claim is checked with: run records, the pre-registered rule, the verdict.
 
-A check (one function per paper in :mod:`grokspec.papers.claims`) gets every run of the paper's
-spec (one per sweep point) as :class:`RunRecord` and returns a :class:`Verdict`. The verdict
-is decided by the check's code, next to the claim's text, never edited by hand.
+A claim (one module per paper under :mod:`grokspec.papers`) gets every run of its spec (one
+per sweep point) as a :class:`RunRecord` and returns a :class:`Verdict`. Its thresholds are
+a plain dict written next to the claim text (:attr:`Claim.thresholds`), fixed before the runs
+were read. A threshold changed after a read is an :class:`Amendment`: the report re-decides
+the verdict under the old and the new value on the same records and prints both, so a rule
+cannot be bent to a result silently.
+
+Records are plain data (spec, metric history at evaluations, summary): they come from MLflow
+or from the committed records file (:mod:`grokspec.papers.records`) alike, which is what lets
+``grokspec report --from-records`` re-decide every verdict without training.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
-
-from matplotlib.figure import Figure
 
 from grokspec.metrics import names
 from grokspec.spec.experiment import Experiment
 
 VerdictLabel = Literal["reproduced", "partly", "not reproduced", "no data", "not run"]
+Thresholds = Mapping[str, Any]
+
+
+class RuleInputError(ValueError):
+    """The runs cannot be judged by the rule as registered (too few sweep points for a trend,
+    a missing axis): bad input, reported as one line naming the spec file and field."""
+
+    def __init__(self, field_path: str, message: str) -> None:
+        super().__init__(f"{field_path}: {message}")
+        self.field_path = field_path
+        self.message = message
 
 
 @dataclass
 class RunRecord:
-    """One finished (or failed) run of a paper spec, with its metric history."""
+    """One run of a paper spec: its point, its metric history at evaluations, its summary."""
 
     label: str  # the sweep point label, or the spec name
     variant: str | None
@@ -44,6 +59,10 @@ class RunRecord:
     def series(self, metric: str) -> tuple[list[int], list[float]]:
         pts = [(int(h["step"]), float(h[metric])) for h in self.history if metric in h]
         return [s for s, _ in pts], [v for _, v in pts]
+
+    def keys(self, prefix: str) -> list[str]:
+        """Metric names in the history that start with ``prefix`` (sorted)."""
+        return sorted({k for h in self.history for k in h if k.startswith(prefix)})
 
     def first_step(self, metric: str, at_least: float) -> int | None:
         """First evaluation step where ``metric`` >= ``at_least`` (None: never)."""
@@ -67,16 +86,21 @@ class RunRecord:
         return vals[-1] if vals else None
 
     @property
-    def train_fit(self) -> int | None:
-        return self.summary.get("train_fit_step")
+    def last_step(self) -> int:
+        """The last evaluated step (the run's end, for censoring)."""
+        steps = [int(h["step"]) for h in self.history if "step" in h]
+        return max(steps) if steps else int(self.summary.get("final_step", 0) or 0)
 
-    @property
-    def test_fit(self) -> int | None:
-        return self.summary.get("test_fit_step")
+    def fit(self, metric: str, threshold: float) -> int | None:
+        """First step at which train or test accuracy (``metric``) reaches ``threshold``."""
+        return self.first_step(metric, threshold)
 
-    @property
-    def phase(self) -> str:
-        return str(self.summary.get("phase", "?"))
+    def phase(self, rule: str) -> str:
+        """The run's phase under the named phase rule, decided from the history (not read from
+        the summary, so a rule change re-labels recorded runs)."""
+        from grokspec.papers.phases import phase_of_record
+
+        return phase_of_record(self, rule)
 
 
 @dataclass
@@ -86,20 +110,60 @@ class Verdict:
     label: VerdictLabel
     why: str
     rows: list[dict[str, Any]] = field(default_factory=list)
-    figure: Figure | None = None
+    figure: Any = None  # a matplotlib Figure (imported lazily)
+
+
+@dataclass(frozen=True)
+class Amendment:
+    """Thresholds changed after the claim's runs were read: the date, the old values (key ->
+    value before the change) and why. The report decides the verdict under the thresholds
+    before and after, on the same records."""
+
+    date: str
+    old: Mapping[str, Any]
+    reason: str
+
+
+Check = Callable[[list[RunRecord], Thresholds, bool], Verdict]
 
 
 @dataclass(frozen=True)
 class Claim:
-    """A paper's headline claim, the rule that decides it, and how to run it at full size."""
+    """A paper's headline claim, its pre-registered rule and thresholds, and its controls."""
 
     paper: str  # spec file stem, e.g. power2022
     citation: str
     claim: str
-    rule: str  # the decision rule in words (the check implements exactly this)
-    full_size: str  # the documented --set overrides for the paper's own size
-    check: Callable[[list[RunRecord]], Verdict]
-    notes: str = ""  # history of the rule or the spec the reader should know (shown as is)
+    rule: str  # the decision rule in words; {key} placeholders are filled from thresholds
+    thresholds: Thresholds
+    check: Check  # (records, thresholds, figure?) -> Verdict
+    full_size: str  # how to run the paper's own size
+    #: () -> (negative control records, positive control records): synthetic runs in which
+    #: the effect is absent (the rule must say "not reproduced") and present ("reproduced")
+    controls: Callable[[], tuple[list[RunRecord], list[RunRecord]]]
+    amendments: tuple[Amendment, ...] = ()
+    notes: str = ""
+    #: (points of the spec as [(axis values, Experiment)], thresholds) -> None; raises
+    #: RuleInputError when the spec cannot be judged by the rule (checked before any run)
+    precheck: Callable[[list[tuple[dict[str, Any], Experiment]], Thresholds], None] | None = None
+
+    def rule_text(self, thresholds: Thresholds | None = None) -> str:
+        return self.rule.format(**(thresholds or self.thresholds))
+
+    def decide(
+        self, records: list[RunRecord], thresholds: Thresholds | None = None,
+        figure: bool = False,
+    ) -> Verdict:
+        return self.check(records, dict(thresholds or self.thresholds), figure)
+
+    def amended(self) -> list[tuple[Amendment, dict[str, Any], dict[str, Any]]]:
+        """Each amendment (oldest first) with the thresholds in force before and after it."""
+        out, after = [], dict(self.thresholds)
+        for a in reversed(self.amendments):
+            before = {**after, **a.old}
+            out.append((a, before, after))
+            after = before
+        return list(reversed(out))
 
 
 def verdict_from(parts: Sequence[tuple[str, bool]]) -> tuple[VerdictLabel, str]:
@@ -112,7 +176,8 @@ def verdict_from(parts: Sequence[tuple[str, bool]]) -> tuple[VerdictLabel, str]:
 
 
 def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
-    """Spearman rank correlation (average ranks for ties); None with < 2 points."""
+    """Spearman rank correlation (average ranks for ties); None with < 2 points or a constant
+    side. Not rounded: a boundary is met or missed as computed."""
     if len(xs) < 2:
         return None
 
@@ -132,16 +197,81 @@ def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
     rx, ry = ranks(xs), ranks(ys)
     mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
     cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
-    sx = math.sqrt(sum((a - mx) ** 2 for a in rx))
-    sy = math.sqrt(sum((b - my) ** 2 for b in ry))
-    # Rounded so that a rule's boundary (e.g. <= -0.5) is met by a correlation that is
-    # exactly -0.5 in ranks, not missed by float error (-0.49999999999999994).
-    return round(cov / (sx * sy), 9) if sx and sy else None
+    sx = sum((a - mx) ** 2 for a in rx) ** 0.5
+    sy = sum((b - my) ** 2 for b in ry) ** 0.5
+    return cov / (sx * sy) if sx and sy else None
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A monotone trend test: enough points, rank correlation AND an effect size."""
+
+    n: int
+    rho: float | None
+    fold: float | None  # y at the high-x end / y at the low-x end (means of the end pairs)
+    holds: bool
+    text: str
+
+
+def trend(
+    xs: Sequence[float], ys: Sequence[float], direction: Literal["up", "down"],
+    min_points: int, min_rho: float, min_fold: float,
+) -> Trend:
+    """Does ``y`` rise (``up``) or fall (``down``) with ``x``?
+
+    Holds only with ``>= min_points`` points, a Spearman correlation of at least ``min_rho``
+    in the stated direction, and an effect size: the mean y of the two highest-x points over
+    that of the two lowest-x points is ``>= min_fold`` (rising) or ``<= 1/min_fold``
+    (falling). A rank correlation alone cannot do: with 3 points, rho >= 0.5 holds for half
+    of all orderings, and 139.0 -> 138.9 is a perfectly monotone fall.
+    """
+    pts = sorted(zip(xs, ys, strict=True))
+    n = len(pts)
+    rho = spearman([p[0] for p in pts], [p[1] for p in pts]) if n >= 2 else None
+    fold = None
+    if n >= 4:
+        lo = (pts[0][1] + pts[1][1]) / 2
+        hi = (pts[-1][1] + pts[-2][1]) / 2
+        fold = hi / lo if lo > 0 else None
+    if direction == "up":
+        rho_ok = rho is not None and rho >= min_rho
+        fold_ok = min_fold <= 1.0 or (fold is not None and fold >= min_fold)
+    else:
+        rho_ok = rho is not None and rho <= -min_rho
+        fold_ok = min_fold <= 1.0 or (fold is not None and fold <= 1.0 / min_fold)
+    holds = n >= min_points and rho_ok and fold_ok
+    sign = "+" if direction == "up" else "-"
+    text = (f"n={n} (need >= {min_points}), Spearman {_r(rho)} (need {sign}{min_rho:g} or "
+            f"beyond), end-to-end fold {_f(fold)} (need {'>=' if direction == 'up' else '<='} "
+            f"{min_fold:g}{'' if direction == 'up' else ' inverse'})")
+    return Trend(n, rho, fold, holds, text)
+
+
+def require_points(field_path: str, n: int, min_points: int) -> None:
+    """A trend over fewer points than the rule needs is bad input, not a verdict."""
+    if n < min_points:
+        raise RuleInputError(
+            field_path, f"{n} point(s); the trend rule needs >= {min_points} (add values)"
+        )
 
 
 def censored(step: int | None, rec: RunRecord) -> float:
-    """A fit step, with "never" counted as beyond the run's last step (right-censored)."""
-    return float(step) if step is not None else float(rec.summary.get("final_step", 0) or 0) + 1
+    """A fit step, with "never" counted as just beyond the run's last step (a lower bound)."""
+    return float(step) if step is not None else float(rec.last_step) + 1
+
+
+def steps_to(rec: RunRecord, threshold: float, metric: str = names.TEST_ACC) -> str:
+    """"1234", or "> N" when the run never got there (censored at its last step)."""
+    s = rec.first_step(metric, threshold)
+    return str(s) if s is not None else f"> {rec.last_step}"
+
+
+def _r(v: float | None) -> str:
+    return "-" if v is None else f"{v:+.2f}"
+
+
+def _f(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3g}x"
 
 
 def fmt(v: Any) -> str:
@@ -152,31 +282,9 @@ def fmt(v: Any) -> str:
     return str(v)
 
 
-def curves(
-    records: Sequence[RunRecord],
-    metrics: Sequence[str] = (names.TRAIN_ACC, names.TEST_ACC),
-    title: str = "",
-    label: Callable[[RunRecord], str] = lambda r: r.label,
-    logx: bool = True,
-    ylabel: str = "accuracy",
-) -> Figure:
-    """Accuracy (or other) curves of several runs in one small panel per metric."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
-    for ax, metric in zip(axes[0], metrics, strict=True):
-        for rec in records:
-            xs, ys = rec.series(metric)
-            if xs:
-                ax.plot([max(x, 1) for x in xs], ys, label=label(rec), lw=1.2)
-        if logx:
-            ax.set_xscale("log")
-        ax.set_title(metric, fontsize=9)
-        ax.set_xlabel("step", fontsize=8)
-        ax.set_ylabel(ylabel, fontsize=8)
-        ax.tick_params(labelsize=7)
-    axes[0][-1].legend(fontsize=6, loc="best")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+def median(v: Sequence[float]) -> float:
+    s = sorted(v)
+    if not s:
+        return float("nan")
+    mid = len(s) // 2
+    return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2

@@ -1,36 +1,29 @@
-"""``grokspec report``: run (or read back) each paper spec and write the reproduction report.
+"""The reproduction report: runs -> records -> verdicts -> markdown.
 
-For every ``<paper>.yaml`` in the folder that has a claim in :mod:`grokspec.papers.claims`:
+``grokspec report specs/papers/`` finds each paper spec's runs in MLflow by spec hash
+(running what is missing), writes them to the records file next to the markdown
+(:mod:`grokspec.papers.records`), and then decides every verdict *from the records*, exactly as
+``grokspec report --from-records FILE`` does without training. The markdown is a pure function
+of the records and the code (no clock, no machine): a test re-renders it from the committed
+records and fails when the committed report differs.
 
-1. Expand it (a ``sweep:`` block gives one experiment per point).
-2. Find each experiment's latest FINISHED MLflow run by its ``grokspec.spec_hash`` tag in the
-   spec's tracking experiment; run what is missing (``--rerun``: run everything again). A
-   sweep is run through :func:`grokspec.sweep.launch.run_sweep`, so it gets its parent run.
-3. Read each run's metric history back from its ``history.csv`` artifact and summary.
-4. Hand the runs to the paper's check, which returns the verdict, the numbers and a figure.
-
-The markdown lists, per paper, the claim, the rule, what was measured, the verdict and the
-wall time (the summed durations of the runs, as MLflow recorded them).
+Per claim the report shows the claim, the rule with its pre-registered thresholds, the
+verdict and its reasons, the numbers, each amendment of the rule with the verdict under the
+old and the new thresholds, and what the negative and positive controls gave.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlflow import MlflowClient
-
+from grokspec.papers import records as rec_io
 from grokspec.papers.claim import Claim, RunRecord, Verdict, fmt
 from grokspec.spec.experiment import Experiment
 from grokspec.spec.loading import load_spec
 from grokspec.sweep.expand import has_sweep, load_sweep
-from grokspec.tracking.tracker import get_or_create_experiment, resolve_uri
 
 
 @dataclass
@@ -48,200 +41,238 @@ class PaperResult:
     claim: Claim
     spec_path: Path
     records: list[RunRecord]
+    n_points: int
     verdict: Verdict
-    wall_s: float
-    ran: bool  # False: every run was read back from MLflow
+    collected: str = ""
+    amended: list[tuple[Any, str, str]] = field(default_factory=list)  # (amendment, old, new)
+    controls: tuple[Verdict, Verdict] | None = None
     figure_path: Path | None = None
 
 
-def targets(path: Path, overrides: Sequence[str]) -> tuple[list[Target], Any]:
+def targets(path: Path, overrides: Sequence[str] = ()) -> tuple[list[Target], Any]:
     """The experiments of a spec file (and its Sweep, or None)."""
     if has_sweep(path, list(overrides)):
         sw = load_sweep(path, list(overrides))
-        return [Target(p.label, p.variant, dict(p.values), p.experiment) for p in sw.points], sw
+        points = [Target(p.label, p.variant, dict(p.values), p.experiment) for p in sw.points]
+        for t in points:
+            if t.variant is not None:
+                t.values.setdefault("variant", t.variant)
+        return points, sw
     exp = load_spec(path, list(overrides))
     return [Target(exp.name, None, {}, exp)], None
 
 
-def _latest_finished(client: MlflowClient, exp_id: str, spec_hash: str) -> Any:
-    runs = client.search_runs(
-        [exp_id],
-        filter_string=f"tags.`grokspec.spec_hash` = '{spec_hash}' "
-        "and attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    return runs[0] if runs else None
+def precheck(claim: Claim, tgts: Sequence[Target]) -> None:
+    """Raise :class:`~grokspec.papers.claim.RuleInputError` if the rule cannot judge this spec
+    (e.g. a trend over too few points): checked before anything runs."""
+    if claim.precheck is not None:
+        claim.precheck([(t.values, t.experiment) for t in tgts], claim.thresholds)
 
 
-def _read_history(client: MlflowClient, run_id: str) -> list[dict[str, float]]:
-    local = client.download_artifacts(run_id, "history.csv")
-    rows = []
-    with open(local, newline="") as fh:
-        for row in csv.DictReader(fh):
-            rows.append({k: float(v) for k, v in row.items() if v not in ("", None)})
-    return rows
-
-
-def _read_summary(client: MlflowClient, run_id: str) -> dict[str, Any]:
-    try:
-        return json.loads(Path(client.download_artifacts(run_id, "summary.json")).read_text())
-    except Exception:  # noqa: BLE001 - a failed run has no summary; the check sees that
-        return {}
-
-
-def _record(client: MlflowClient, t: Target, run: Any) -> RunRecord:
-    info = run.info
-    wall = ((info.end_time or info.start_time) - info.start_time) / 1000.0
-    return RunRecord(
-        label=t.label, variant=t.variant, values=t.values, experiment=t.experiment,
-        run_id=info.run_id, status=info.status, history=_read_history(client, info.run_id),
-        summary=_read_summary(client, info.run_id), wall_s=wall,
-    )
+# ----------------------------------------------------------------------------- MLflow side
 
 
 def collect(
-    path: Path,
-    overrides: Sequence[str] = (),
-    rerun: bool = False,
-    device: str = "cpu",
-    echo: Callable[[str], None] = print,
-    run_missing: bool = True,
+    path: Path, overrides: Sequence[str] = (), rerun: bool = False, device: str = "cpu",
+    echo: Callable[[str], None] = print, run_missing: bool = True,
 ) -> tuple[list[RunRecord], bool]:
-    """Every run of the spec file, running what has no FINISHED run yet (unless
-    ``run_missing`` is False). Returns (records, whether anything was run)."""
+    """Every run of the spec file from MLflow (latest FINISHED per spec hash), running the
+    missing points first unless ``run_missing`` is False. Returns (records, anything run)."""
     from grokspec.run import run_experiment
     from grokspec.sweep.launch import run_sweep
+    from grokspec.tracking.store import RunStore
 
     tgts, sweep = targets(path, overrides)
     tracking = tgts[0].experiment.tracking
-    uri = resolve_uri(tracking.uri)
-    client = MlflowClient(tracking_uri=uri)
-    exp_id = get_or_create_experiment(client, tracking.experiment, uri)
-    found = {} if rerun else {
-        t.experiment.spec_hash(): _latest_finished(client, exp_id, t.experiment.spec_hash())
-        for t in tgts
-    }
-    missing = [t for t in tgts if found.get(t.experiment.spec_hash()) is None]
+    store = RunStore(tracking.uri)
+    exp_id = store.experiment_id(tracking.experiment, create=True)
+    assert exp_id is not None
+
+    def find() -> dict[str, Any]:
+        found = {t.label: store.latest_finished(exp_id, t.experiment.spec_hash()) for t in tgts}
+        if any(run is None for run in found.values()):  # runs logged before a schema change
+            older = store.search([exp_id], "attributes.status = 'FINISHED'", NEWEST, limit=5000)
+            for t in tgts:
+                if found[t.label] is None:
+                    found[t.label] = next((r for r in older if same_training(r, t.experiment)),
+                                          None)
+        return found
+
+    found = {} if rerun else find()
+    missing = [t for t in tgts if found.get(t.label) is None]
     if missing and not run_missing:
         echo(f"{path.name}: {len(missing)} of {len(tgts)} run(s) not in MLflow (--read-only)")
         missing = []
     if missing:
         echo(f"{path.name}: running {len(missing)} of {len(tgts)} run(s)")
-        if sweep is not None:
-            run_sweep(sweep, device=device, fresh=rerun, echo=echo)
+        if sweep is not None and len(missing) == len(tgts):
+            run_sweep(sweep, device=device, fresh=rerun, echo=echo)  # one parent run
         else:
-            run_experiment(tgts[0].experiment, device=device)
-        found = {
-            t.experiment.spec_hash(): _latest_finished(client, exp_id, t.experiment.spec_hash())
-            for t in tgts
-        }
-    records = []
+            for t in missing:  # a partial sweep: only the missing points
+                run_experiment(t.experiment, device=device)
+        found = find()
+    out = []
     for t in tgts:
-        run = found.get(t.experiment.spec_hash())
+        run = found.get(t.label)
         if run is not None:
-            records.append(_record(client, t, run))
-    return records, bool(missing)
+            info = run.info
+            wall = ((info.end_time or info.start_time) - info.start_time) / 1000.0
+            out.append(RunRecord(t.label, t.variant, t.values, t.experiment, info.run_id,
+                                 info.status, store.history_table(info.run_id),
+                                 store.summary(info.run_id), wall))
+    return out, bool(missing)
 
 
-def report_paper(
-    claim: Claim,
-    path: Path,
-    overrides: Sequence[str] = (),
-    rerun: bool = False,
-    device: str = "cpu",
-    echo: Callable[[str], None] = print,
-    run_missing: bool = True,
+NEWEST = ("attributes.start_time DESC",)
+
+
+def same_training(run: Any, exp: Experiment) -> bool:
+    """Does an MLflow run (its params: the flattened resolved spec) train what ``exp`` trains?
+
+    Used when no run carries ``exp``'s spec hash, e.g. runs logged before a field was added
+    to the schema (the hash covers every resolved field): every trained field both have must
+    agree; fields the run lacks (added since, at their defaults) are not compared.
+    """
+    import json
+
+    from grokspec.spec.experiment import flatten
+
+    params = run.data.params
+    if not params:
+        return False
+    for key, value in flatten(rec_io.trained(exp)).items():
+        if value is None or key not in params:
+            continue
+        want = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+        if params[key] != want:
+            return False
+    return True
+
+
+# ----------------------------------------------------------------------------- records side
+
+
+def from_records(
+    claim: Claim, path: Path, records_file: Path, data: dict[str, Any],
+    overrides: Sequence[str] = (), figure: bool = False,
 ) -> PaperResult:
-    t0 = time.time()
-    records, ran = collect(path, overrides, rerun, device, echo, run_missing)
-    n_points = len(targets(path, overrides)[0])
-    try:
-        if not records:
-            verdict = Verdict("not run", "no finished runs in MLflow: run `grokspec report "
-                              f"specs/papers/ --only {claim.paper}`")
-        else:
-            verdict = claim.check(records)
-            if len(records) < n_points:
-                verdict.why += (f" (only {len(records)} of {n_points} sweep points have "
-                                "finished runs: the rule saw a partial sweep)")
-    except Exception as exc:  # noqa: BLE001 - a broken check is reported, not hidden
-        verdict = Verdict("no data", f"the check raised {type(exc).__name__}: {exc}")
-    wall = sum(r.wall_s for r in records) if records else time.time() - t0
-    return PaperResult(claim, path, records, verdict, wall, ran)
+    """Decide ``claim`` on its runs in the records ``data`` (no training)."""
+    tgts, _ = targets(path, overrides)
+    entry = data["papers"].get(claim.paper, {"collected": "", "runs": []})
+    matched = rec_io.match(records_file, claim.paper, entry.get("runs", []),
+                           [(t.label, t.experiment) for t in tgts])
+    recs = [rec_io.decode(matched[t.label], t.experiment) for t in tgts if t.label in matched]
+    return decide(claim, path, recs, len(tgts), entry.get("collected", ""), figure)
 
 
-def render(results: Sequence[PaperResult], out: Path, figures: Path, command: str) -> str:
-    """The markdown report; writes each verdict's figure under ``figures``."""
-    figures.mkdir(parents=True, exist_ok=True)
+def decide(
+    claim: Claim, path: Path, recs: list[RunRecord], n_points: int, collected: str = "",
+    figure: bool = False,
+) -> PaperResult:
+    """The verdict, the verdicts before and after each amendment, and the controls."""
+    finished = [r for r in recs if r.status == "FINISHED" and r.history]
+    if not finished:
+        verdict = Verdict("not run", "no finished runs recorded: run `grokspec report "
+                          f"specs/papers/ --only {claim.paper}`")
+        amended: list[tuple[Any, str, str]] = []
+    else:
+        verdict = claim.decide(finished, figure=figure)
+        if len(finished) < n_points:
+            verdict.why += (f" (only {len(finished)} of {n_points} points have finished runs: "
+                            "the rule saw a partial sweep)")
+        amended = [(a, claim.decide(finished, before).label, claim.decide(finished, after).label)
+                   for a, before, after in claim.amended()]
+    neg, pos = claim.controls()
+    controls = (claim.decide(neg), claim.decide(pos))
+    return PaperResult(claim, path, recs, n_points, verdict, collected, amended, controls)
+
+
+# ----------------------------------------------------------------------------- markdown
+
+
+def render(results: Sequence[PaperResult], out: Path, records_file: Path,
+           figures: Path | None) -> str:
+    """The markdown report (deterministic); figures are written when ``figures`` is given."""
+    figdir = out.parent / "figures"
     for res in results:
-        if res.verdict.figure is not None:
-            res.figure_path = figures / f"{res.claim.paper}.png"
-            res.verdict.figure.savefig(res.figure_path, format="png", dpi=80)
+        res.figure_path = figdir / f"{res.claim.paper}.png"
+        if figures is not None and res.verdict.figure is not None:
             import matplotlib.pyplot as plt
 
+            figures.mkdir(parents=True, exist_ok=True)
+            res.verdict.figure.savefig(figures / res.figure_path.name, format="png", dpi=80)
             plt.close(res.verdict.figure)
+    rec_rel = _rel(records_file, out.parent)
     lines = [
         "# Reproductions of the seed papers",
         "",
-        f"Generated by `{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
-        "Each verdict is decided by the rule next to the claim in `grokspec/claims.py`, "
-        "applied to grokspec's own runs (read back from MLflow by `grokspec.spec_hash`). "
-        "Wall time is the summed duration of the runs as MLflow recorded them, on a shared "
-        "2-core CPU (other jobs ran at the same time: timings are noisy).",
+        "Each verdict is decided by the rule registered next to the claim "
+        "(`grokspec/papers/<paper>.py`, thresholds fixed before the runs were read) from the "
+        f"run records in [`{rec_rel}`]({rec_rel}) (per run: spec hash, resolved spec, metric "
+        "history at every evaluation, summary). Regenerate this file from those records, "
+        "without training: `grokspec report specs/papers/ --from-records "
+        f"{_rel(records_file, Path.cwd()) if records_file.is_absolute() else records_file}`"
+        ". A test fails when this file differs from what the current code decides from the "
+        "committed records. Wall time is the summed duration of the runs, on a shared 2-core "
+        "CPU (other jobs ran at the same time: timings are noisy).",
         "",
-        "| paper | verdict | runs | wall time | spec |",
-        "| --- | --- | --- | --- | --- |",
+        "| paper | verdict | runs | wall time | negative control | positive control | spec |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for res in results:
-        spec = _rel(res.spec_path, out.parent)
+        neg, pos = res.controls or (None, None)
         lines.append(
             f"| [{res.claim.paper}](#{res.claim.paper}) | **{res.verdict.label}** | "
-            f"{len(res.records)} | {_dur(res.wall_s) if res.records else '-'} | "
-            f"[{res.spec_path.name}]({spec}) |"
-        )
+            f"{len(res.records)} of {res.n_points} | "
+            f"{_dur(sum(r.wall_s for r in res.records)) if res.records else '-'} | "
+            f"{neg.label if neg else '-'} | {pos.label if pos else '-'} | "
+            f"[{res.spec_path.name}]({_rel(res.spec_path, out.parent)}) |")
     for res in results:
-        c, v = res.claim, res.verdict
-        lines += [
-            "",
-            f"## {c.paper}",
-            "",
-            f"*{c.citation}*",
-            "",
-            f"**Claim.** {c.claim}",
-            "",
-            f"**Setting.** {_setting(res)} Spec: `{_rel(res.spec_path, Path.cwd())}` (its header "
-            "says what differs from the paper and why).",
-            "",
-            f"**Rule.** {c.rule}",
-            "",
-            f"**Verdict: {v.label}.** {v.why}",
-            "",
-        ]
-        if v.rows:
-            lines += _table(v.rows)
-            lines.append("")
-        if res.figure_path is not None:
-            lines += [f"![{c.paper}]({_rel(res.figure_path, out.parent)})", ""]
-        if c.notes:
-            lines += [f"**Notes.** {c.notes}", ""]
-        failed = [r.label for r in res.records if r.status != "FINISHED"]
-        lines.append(
-            f"Runs: {len(res.records)} ({'read back from MLflow' if not res.ran else 'run now'})"
-            f", wall time {_dur(res.wall_s)}"
-            + (f"; not finished: {', '.join(failed)}" if failed else "")
-            + "."
-        )
-        lines += ["", f"Paper size: {c.full_size}"]
+        lines += _section(res, out)
     text = "\n".join(lines) + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     return text
 
 
+def _section(res: PaperResult, out: Path) -> list[str]:
+    c, v = res.claim, res.verdict
+    th = ", ".join(f"`{k}` = {fmt(val)}" for k, val in c.thresholds.items())
+    lines = ["", f"## {c.paper}", "", f"*{c.citation}*", "", f"**Claim.** {c.claim}", "",
+             f"**Setting.** {_setting(res)} Spec: `specs/papers/{res.spec_path.name}` (its "
+             "header states the paper's setting and each deviation with its reason).", "",
+             f"**Rule.** {c.rule_text()}", "", f"Thresholds (pre-registered): {th}.", "",
+             f"**Verdict: {v.label}.** {v.why}", ""]
+    if v.rows:
+        lines += _table(v.rows) + [""]
+    if v.label != "not run" and res.figure_path is not None:
+        lines += [f"![{c.paper}]({_rel(res.figure_path, out.parent)})", ""]
+    for a, old, new in res.amended:
+        olds = ", ".join(f"`{k}` {fmt(val)} -> {fmt(c.thresholds.get(k))}"
+                         for k, val in a.old.items())
+        change = "changes the verdict" if old != new else "same verdict"
+        lines += [f"**Rule amended on {a.date}:** {olds}. Verdict under the old rule: "
+                  f"**{old}**; under the new: **{new}** ({change}, same records). "
+                  f"{a.reason}.", ""]
+    if res.controls:
+        neg, pos = res.controls
+        lines += [f"**Controls** (synthetic records, `{c.paper}.controls`): effect absent -> "
+                  f"**{neg.label}** ({neg.why}); effect present -> **{pos.label}**.", ""]
+    if c.notes:
+        lines += [f"**Notes.** {c.notes}", ""]
+    failed = [r.label for r in res.records if r.status != "FINISHED"]
+    lines.append(f"Runs: {len(res.records)} of {res.n_points} recorded"
+                 + (f" (collected {res.collected})" if res.collected else "")
+                 + (f", wall time {_dur(sum(r.wall_s for r in res.records))}"
+                    if res.records else "")
+                 + (f"; not finished: {', '.join(failed)}" if failed else "") + ".")
+    lines += ["", f"Paper size: {c.full_size}"]
+    return lines
+
+
 def _setting(res: PaperResult) -> str:
     try:
-        tgts, sweep = targets(res.spec_path, ())
+        tgts, sweep = targets(res.spec_path)
     except Exception:  # noqa: BLE001 - the report still renders without it
         return ""
     e = tgts[0].experiment
@@ -261,12 +292,9 @@ def _table(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def _rel(path: Path, base: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(base.resolve()))
-    except ValueError:
-        import os
+    import os
 
-        return os.path.relpath(path.resolve(), base.resolve())
+    return os.path.relpath(path.resolve(), base.resolve())
 
 
 def _dur(seconds: float) -> str:
@@ -275,71 +303,19 @@ def _dur(seconds: float) -> str:
 
 def spec_files(paths: Sequence[str]) -> list[Path]:
     """The paper specs named (files) or found (folders, ``*.yaml``), in claim order."""
-    from grokspec.papers.claims import CLAIMS
+    from grokspec.papers.registry import PAPERS
 
     files: list[Path] = []
     for p in map(Path, paths):
         files += sorted(p.glob("*.yaml")) if p.is_dir() else [p]
-    order = list(CLAIMS)
+    order = list(PAPERS)
     return sorted(files, key=lambda f: order.index(f.stem) if f.stem in order else len(order))
 
 
-def main(args: Any) -> int:
-    """The ``grokspec report`` subcommand (argparse namespace from :mod:`grokspec.cli.main`)."""
-    import os
-
-    from grokspec.papers.claims import CLAIMS
-    from grokspec.spec.loading import SpecError
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one per run
-    results, status = [], 0
-    out = Path(args.out)
-    for path in spec_files(args.paths):
-        if args.only and path.stem not in args.only:
-            continue
-        claim = CLAIMS.get(path.stem)
-        if claim is None:
-            print(f"{path}: no claim registered for '{path.stem}' (skipped)", file=sys.stderr)
-            continue
-        try:
-            res = report_paper(claim, path, args.overrides, args.rerun, args.device,
-                               echo=lambda m: print(m, file=sys.stderr),
-                               run_missing=not args.read_only)
-        except SpecError as exc:
-            for problem in exc.problems:
-                print(problem, file=sys.stderr)
-            status = 2
-            continue
-        except KeyboardInterrupt:
-            print(f"\ninterrupted in {path.name}: its runs are marked KILLED; the report is "
-                  "written for the papers before it", file=sys.stderr)
-            status = 130
-            break
-        print(f"{claim.paper}: {res.verdict.label} ({len(res.records)} runs, "
-              f"{_dur(res.wall_s)})", file=sys.stderr)
-        results.append(res)
-    if results:
-        figures = Path(args.figures) if args.figures else out.parent / "figures"
-        render(results, out, figures, "grokspec report " + " ".join(sys.argv[2:]))
-        print(f"wrote {out}", file=sys.stderr)
-    return status
+def records_path(out: Path) -> Path:
+    """The records file next to the markdown: ``docs/reproductions-records.json.gz``."""
+    return out.with_name(f"{out.stem}-records.json.gz")
 
 
-def add_parser(sub: Any) -> None:
-    """Register ``grokspec report`` (called from :mod:`grokspec.cli.main`)."""
-    p = sub.add_parser("report", help="run or read back the paper specs; write the report")
-    p.add_argument("paths", nargs="+", help="paper spec files or folders (specs/papers/)")
-    p.add_argument("--out", default="docs/reproductions.md", help="markdown file to write")
-    p.add_argument("--figures", default=None, help="figure folder (default: OUT's figures/)")
-    p.add_argument("--rerun", action="store_true", help="run again even if MLflow has runs")
-    p.add_argument("--read-only", action="store_true",
-                   help="run nothing: report what MLflow has (papers without runs: not run)")
-    p.add_argument("--only", action="append", default=[], metavar="PAPER",
-                   help="report only this paper (file stem; repeatable)")
-    p.add_argument("--device", default="cpu", help="cpu (default: reproducible), cuda, auto")
-    p.add_argument("--set", dest="overrides", action="append", default=[],
-                   metavar="PATH=VALUE", help="override applied to every spec (YAML value)")
-    p.set_defaults(func=main)
-
-
-__all__ = ["PaperResult", "collect", "render", "report_paper", "spec_files"]
+__all__ = ["PaperResult", "Target", "collect", "decide", "from_records", "precheck",
+           "records_path", "render", "spec_files", "targets"]

@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 from grokspec.datasets import DatasetSpec
 from grokspec.learners import LearnerSpec
 from grokspec.metrics.spec import AnalysisSpec, check_measures
-from grokspec.spec.base import StrictModel
+from grokspec.spec.base import StrictModel, field_error
 from grokspec.spec.train import OptimizerSpec, StopSpec, TrainSpec  # noqa: F401 - re-exported
 
 
@@ -39,6 +39,19 @@ class TrackingSpec(StrictModel):
         "to the same final metrics. Files go to ./grokspec_out/checkpoints/ (git-ignored) "
         "and are deleted when the run finishes. Default: no checkpoints.",
     )
+
+    @model_validator(mode="after")
+    def _mlflow_accepts(self) -> TrackingSpec:
+        """MLflow checks tag keys only once the run exists: check them (and the URI) here, so
+        a key it refuses never leaves a half-logged run (grokspec.tracking.rules)."""
+        from grokspec.tracking.rules import tag_key_problem, tag_value_problem, uri_problem
+
+        if self.uri is not None and (problem := uri_problem(self.uri)):
+            raise field_error("uri", problem)
+        for key, value in self.tags.items():
+            if problem := tag_key_problem(key) or tag_value_problem(key, value):
+                raise field_error("tags", problem)
+        return self
 
 
 class Experiment(StrictModel):
@@ -74,6 +87,36 @@ class Experiment(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _runner_honours_features(self) -> Experiment:
+        """Every optional training feature the spec uses must be applied by its runner (the
+        runner declares which it honours): a field is applied or rejected, never ignored."""
+        from grokspec.training.runner import (
+            feature_error,
+            runner_class,
+            runner_name,
+            unsupported,
+            used_features,
+        )
+
+        name = runner_name(self)
+        try:
+            cls = runner_class(name)
+        except LookupError as exc:
+            raise field_error("runner" if self.runner else "learner.kind", str(exc)) from None
+        for feature, path in unsupported(cls, used_features(self)).items():
+            raise field_error(path, feature_error(name, cls, feature))
+        return self
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> Experiment:
+        """Sizes no machine here can hold, an empty split, a batch larger than the data:
+        rejected now with the estimate and the limit (grokspec.spec.limits)."""
+        from grokspec.spec.limits import check_limits
+
+        check_limits(self)
+        return self
+
+    @model_validator(mode="after")
     def _measures_apply(self) -> Experiment:
         check_measures(self.analysis, self.learner, self.dataset)
         return self
@@ -83,10 +126,19 @@ class Experiment(StrictModel):
         return self.model_dump(mode="json")
 
     def spec_hash(self) -> str:
-        """Identity of what is computed: the resolved spec without the tracking section."""
+        """Identity of what is trained: the resolved spec without ``tracking``, ``description``
+        and ``analysis``.
+
+        ``analysis:`` (progress measures, phase rule, thresholds of the fit events) only reads
+        the model; it never changes the training trajectory. Leaving it out means a run can be
+        found again, and re-decided from its recorded history, after a measure or a phase rule
+        changes (``grokspec report --from-records``). Checkpoints and sweep resumption key on
+        this hash too: a run resumed with other measures continues the same trajectory.
+        """
         data = self.resolved()
         data.pop("tracking", None)
         data.pop("description", None)
+        data.pop("analysis", None)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -21,6 +21,9 @@ from pydantic import BaseModel, ValidationError
 from grokspec.spec.experiment import Experiment
 
 Path_ = tuple[str, ...]
+MAX_SPEC_BYTES = 10 * 2**20  # a spec is a few KB; a larger file is the wrong file
+MAX_EXTENDS = 32  # longest extends: chain
+MAX_NODES = 100_000  # values in one spec file, aliases expanded
 ModelT = typing.TypeVar("ModelT", bound=BaseModel)
 
 
@@ -57,33 +60,86 @@ class SpecError(Exception):
 # ----------------------------------------------------------------------------- YAML + marks
 
 
+def _read_text(path: Path) -> str:
+    """The file's text, or a one-line :class:`SpecError` for anything that stops reading it
+    (a folder, no permission, not UTF-8, too large to be a spec)."""
+    where = Where(str(path))
+    try:
+        if path.is_dir():
+            raise SpecError([Problem(where, "", "is a folder, not a spec file")])
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise SpecError([Problem(where, "", f"is {size} bytes; a spec file is at most "
+                                     f"{MAX_SPEC_BYTES} bytes (is this the right file?)")])
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError([Problem(where, "", f"is not UTF-8 text (byte {exc.start}: "
+                                 f"{exc.reason}); save it as UTF-8")]) from None
+    except OSError as exc:
+        raise SpecError([Problem(where, "", f"cannot read it: {exc.strerror or exc}")]) from None
+
+
+def _yaml_problem(path: Path, exc: yaml.YAMLError) -> Problem:
+    """One line for a parse or construction error, at the mark the parser gives."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = Where(str(path), mark.line + 1, mark.column + 1) if mark else Where(str(path))
+    if isinstance(exc, yaml.constructor.ConstructorError):
+        problem = " ".join(str(getattr(exc, "problem", "") or exc).split())
+        return Problem(where, "", f"YAML tag not allowed: {problem} (a spec holds plain "
+                                  "values only: strings, numbers, lists, mappings)")
+    detail = " ".join(str(getattr(exc, "problem", None) or exc).split())
+    return Problem(where, "", f"not valid YAML: {detail}")
+
+
 def _read_yaml(path: Path) -> tuple[Any, dict[Path_, Where]]:
     """Parse with the safe loader and record where every key and value sits."""
-    text = path.read_text()
+    text = _read_text(path)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = Where(str(path), mark.line + 1, mark.column + 1) if mark else Where(str(path))
-        raise SpecError([Problem(where, "", f"not valid YAML: {exc}")]) from None
+        raise SpecError([_yaml_problem(path, exc)]) from None
+    except RecursionError:  # thousands of nested [ or {
+        where = Where(str(path), 1, 1)
+        raise SpecError([Problem(where, "", "nested too deeply to be a spec")]) from None
     if node is None:
         raise SpecError([Problem(Where(str(path), 1, 1), "", "the file is empty")])
-    data = yaml.safe_load(text)
     marks: dict[Path_, Where] = {}
+    visited = 0
 
-    def walk(n: yaml.Node, at: Path_) -> None:
-        marks.setdefault(at, Where(str(path), n.start_mark.line + 1, n.start_mark.column + 1))
+    def here(n: yaml.Node) -> Where:
+        return Where(str(path), n.start_mark.line + 1, n.start_mark.column + 1)
+
+    def walk(n: yaml.Node, at: Path_, above: frozenset[int]) -> None:
+        # Aliases make the node tree a graph: one that contains itself would recurse forever,
+        # and nested aliases ("billion laughs") expand exponentially; both are refused.
+        nonlocal visited
+        visited += 1
+        if visited > MAX_NODES:
+            raise SpecError([Problem(here(n), "", f"more than {MAX_NODES} values (YAML aliases "
+                                     "expanding?); a spec is far smaller")])
+        if id(n) in above:
+            raise SpecError([Problem(here(n), "", "a YAML alias refers to a value containing "
+                                     "itself")])
+        marks.setdefault(at, here(n))
+        inner = above | {id(n)}
         if isinstance(n, yaml.MappingNode):
             for k, v in n.value:
                 key = (*at, str(k.value))
                 # Point errors about a key at the key itself.
-                marks[key] = Where(str(path), k.start_mark.line + 1, k.start_mark.column + 1)
-                walk(v, key)
+                marks[key] = here(k)
+                walk(v, key, inner)
         elif isinstance(n, yaml.SequenceNode):
             for i, v in enumerate(n.value):
-                walk(v, (*at, str(i)))
+                walk(v, (*at, str(i)), inner)
 
-    walk(node, ())
+    try:
+        walk(node, (), frozenset())
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError([_yaml_problem(path, exc)]) from None
+    except RecursionError:
+        where = Where(str(path), 1, 1)
+        raise SpecError([Problem(where, "", "nested too deeply to be a spec")]) from None
     if not isinstance(data, dict):
         raise SpecError([Problem(marks[()], "", "a spec must be a mapping of fields")])
     return data, marks
@@ -104,18 +160,34 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def _load_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, dict]:
-    """Load a file; ``extends: other.yaml`` (relative to it) is a base it overrides."""
-    path = path.resolve() if path.is_absolute() else path
-    if path in seen:
-        raise SpecError([Problem(Where(str(path)), "extends", "circular extends")])
+    """Load a file; ``extends: other.yaml`` (relative to it) is a base it overrides.
+
+    Cycles are found on resolved paths (``d/a.yaml -> ../d/b.yaml -> ../d/a.yaml`` is the
+    same file twice however it is spelled), and the chain is bounded, so a cycle through
+    symlinks or ever-longer relative paths ends in an error, never in "file name too long".
+    """
+    real = path.resolve()
+    if real in seen:
+        chain = " -> ".join(str(p) for p in (*seen, real))
+        raise SpecError([Problem(Where(str(path)), "extends", f"circular extends: {chain}")])
+    if len(seen) >= MAX_EXTENDS:
+        raise SpecError([Problem(Where(str(path)), "extends",
+                                 f"more than {MAX_EXTENDS} files chained with extends")])
     data, marks = _read_yaml(path)
     base_name = data.pop("extends", None)
     if base_name is None:
         return data, marks
-    base_path = path.parent / str(base_name)
-    if not base_path.exists():
+    if not isinstance(base_name, str) or not base_name.strip():
+        raise SpecError([Problem(marks[("extends",)], "extends",
+                                 f"must be a file path relative to this file (got {base_name!r})")])
+    base_path = path.parent / base_name
+    if not base_path.is_file():
         raise SpecError([Problem(marks[("extends",)], "extends", f"no such file: {base_path}")])
-    base, base_marks = _load_with_extends(base_path, (*seen, path))
+    if base_path.resolve() in (*seen, real):
+        chain = " -> ".join(str(p) for p in (*seen, real, base_path.resolve()))
+        problem = Problem(marks[("extends",)], "extends", f"circular extends: {chain}")
+        raise SpecError([problem])
+    base, base_marks = _load_with_extends(base_path, (*seen, real))
     return _deep_merge(base, data), {**base_marks, **marks}
 
 
@@ -132,7 +204,8 @@ def parse_override(text: str) -> tuple[Path_, Any]:
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
-        problem = Problem(Where(f"--set {text}"), key, f"value is not YAML: {exc}")
+        detail = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        problem = Problem(Where(f"--set {text}"), key, f"value is not a plain YAML value: {detail}")
         raise SpecError([problem]) from None
     return tuple(key.strip().split(".")), value
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from grokspec.spec.base import StrictModel
+from grokspec.spec.base import StrictModel, field_error
 
 
 class GrokfastSpec(StrictModel):
@@ -60,9 +60,21 @@ class GrokfastSpec(StrictModel):
 
 
 class OptimizerSpec(StrictModel):
-    """Torch optimizer. Weight decay is decoupled for AdamW, L2-coupled for Adam and SGD."""
+    """Torch optimizer. Weight decay is decoupled for AdamW, L2-coupled for Adam, SGD and GD.
 
-    kind: Literal["adamw", "adam", "sgd"] = Field(default="adamw", description="Optimizer.")
+    ``gd`` is plain full-batch gradient descent, ``theta <- theta - lr * grad`` (Kumar et al.
+    2024 train with "vanilla gradient descent"): torch's SGD update with no momentum, on the
+    whole training set at every step. Validation rejects ``gd`` with ``momentum`` or
+    ``betas`` (they would make it another method, or do nothing) and with a minibatch
+    (``train.batch_size`` must be ``full``). ``weight_decay`` stays allowed (gradient descent
+    on the loss plus the L2 term); set it to 0 for the unregularised method.
+    """
+
+    kind: Literal["adamw", "adam", "sgd", "gd"] = Field(
+        default="adamw",
+        description="Optimizer: adamw, adam, sgd (minibatch SGD, optional momentum), or gd "
+        "(plain full-batch gradient descent: no momentum, batch_size full).",
+    )
     lr: float = Field(default=1e-3, gt=0.0, description="Peak learning rate.")
     weight_decay: float = Field(default=1.0, ge=0.0, description="Weight decay coefficient.")
     betas: tuple[float, float] = Field(
@@ -72,6 +84,20 @@ class OptimizerSpec(StrictModel):
     warmup_steps: int = Field(
         default=0, ge=0, description="Linear learning-rate warmup from 0 over this many steps."
     )
+
+    @model_validator(mode="after")
+    def _gd_is_plain(self) -> OptimizerSpec:
+        if self.kind != "gd":
+            return self
+        if self.momentum != 0.0:
+            raise field_error(
+                "momentum",
+                f"momentum {self.momentum} turns gradient descent into the heavy-ball method; "
+                "kind: gd is plain gradient descent (use momentum: 0, or kind: sgd)",
+            )
+        if "betas" in self.model_fields_set:
+            raise field_error("betas", "betas are Adam's; kind: gd does not use them (remove)")
+        return self
 
     @field_validator("betas")
     @classmethod
@@ -118,6 +144,17 @@ class TrainSpec(StrictModel):
         description="Grokfast gradient filter (Lee et al. 2024): amplify the slow gradient "
         "component to shorten the grokking delay. Omit for plain training.",
     )
+
+    @model_validator(mode="after")
+    def _gd_is_full_batch(self) -> TrainSpec:
+        if self.optimizer.kind == "gd" and self.batch_size != "full":
+            raise field_error(
+                "batch_size",
+                f"optimizer kind gd is full-batch gradient descent; batch_size "
+                f"{self.batch_size} makes it minibatch SGD (use batch_size: full, or "
+                "optimizer kind: sgd)",
+            )
+        return self
 
     @field_validator("batch_size")
     @classmethod

@@ -71,24 +71,18 @@ def run_task(task: Task) -> list[Outcome]:
     if task.cwd and os.path.isdir(task.cwd):
         os.chdir(task.cwd)
     if task.vectorize and len(task.experiments) > 1:
-        from grokspec.training.vectorized import run_seed_batch
-
-        return run_seed_batch(task.experiments, task.device, task.parent_run_id)
+        return run_batch_task(task)
     return [run_one(exp, task) for exp in task.experiments]
 
 
-def run_one(exp: Experiment, task: Task, runner: Any = None) -> Outcome:
-    """One point as one MLflow run (``runner``: see :func:`grokspec.run.run_experiment`)."""
+def run_one(exp: Experiment, task: Task) -> Outcome:
+    """One point as one MLflow run (see :func:`grokspec.run.run_experiment`)."""
     from grokspec.run import run_experiment
 
     start = time.monotonic()
     try:
         result = run_experiment(
-            exp,
-            device=task.device,
-            parent_run_id=task.parent_run_id,
-            runner=runner,
-            resume=task.resume,
+            exp, device=task.device, parent_run_id=task.parent_run_id, resume=task.resume
         )
     except KeyboardInterrupt:
         raise
@@ -99,6 +93,24 @@ def run_one(exp: Experiment, task: Task, runner: Any = None) -> Outcome:
         exp.spec_hash(), result.run_id, result.status, result.reason, result.summary,
         time.monotonic() - start,
     )
+
+
+def run_batch_task(task: Task) -> list[Outcome]:
+    """The task's seeds as one vectorized computation (see :func:`grokspec.run.run_batch`)."""
+    from grokspec.run import run_batch
+
+    start = time.monotonic()
+    try:
+        results = run_batch(task.experiments, task.device, task.parent_run_id, task.resume)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the runs are closed FAILED already
+        return failed(task, f"{type(exc).__name__}: {exc}")
+    seconds = (time.monotonic() - start) / len(results)
+    return [
+        Outcome(e.spec_hash(), r.run_id, r.status, r.reason, r.summary, seconds)
+        for e, r in zip(task.experiments, results, strict=True)
+    ]
 
 
 def failed(task: Task, reason: str) -> list[Outcome]:

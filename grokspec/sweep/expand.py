@@ -34,12 +34,14 @@ from grokspec.spec.loading import (
     validate_model,
 )
 from grokspec.sweep.spec import SweepSpec, axis_values
+from grokspec.tracking import tags
+from grokspec.tracking.naming import child_run_name
 
 #: Tags every child run of a sweep carries (besides grokspec.spec_hash).
-TAG_SWEEP_HASH = "grokspec.sweep_hash"
-TAG_POINT = "grokspec.sweep.point"
-TAG_VARIANT = "grokspec.sweep.variant"
-TAG_AXES = "grokspec.sweep.axes"
+TAG_SWEEP_HASH = tags.SWEEP_HASH
+TAG_POINT = tags.SWEEP_POINT
+TAG_VARIANT = tags.SWEEP_VARIANT
+TAG_AXES = tags.SWEEP_AXES
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,11 @@ class Point:
         return point_label(self.variant, self.values, self.seed)
 
     def group_key(self) -> str:
-        """Identity of the point without its seed: points sharing it may be vectorized."""
-        data = self.experiment.resolved()
-        for k in ("seed", "tracking", "description"):
-            data.pop(k, None)
-        return json.dumps(data, sort_keys=True)
+        """What must agree for points to train as one batch: everything but the seed, the
+        optimizer settings and Grokfast settings (:mod:`grokspec.training.grouping`)."""
+        from grokspec.training.grouping import batch_key
+
+        return batch_key(self.experiment)
 
 
 @dataclass
@@ -183,7 +185,8 @@ def expand(
         tags = {**tracking.tags, TAG_POINT: str(index), TAG_AXES: json.dumps(values)}
         if vname:
             tags[TAG_VARIANT] = vname
-        run_name = tracking.run_name or f"{exp.name} {point_label(vname, values, exp.seed)}"
+        named_seed = exp.seed if spec.seeds is not None else None  # only a swept seed
+        run_name = tracking.run_name or child_run_name(vname, values, named_seed)
         tracking = tracking.model_copy(update={"tags": tags, "run_name": run_name})
         exp = exp.model_copy(update={"tracking": tracking})
         points.append(Point(index, vname, values, exp.seed, exp))
@@ -194,6 +197,7 @@ def expand(
             out.append(Problem(prob.where, prob.path, prob.message + more))
         raise SpecError(out)
     _check_consistent(points, marks, applied)
+    _check_vectorize(spec, points, marks, applied)
     axes = ([*(["variant"] if spec.variants else []), *grid_keys, *zip_keys]
             + (["seed"] if spec.seeds is not None else []))
     return Sweep(str(base.get("name", "sweep")), spec, points, source, axes)
@@ -278,3 +282,21 @@ def _check_consistent(
                 "same experiment (identical resolved spec): remove the duplicate value",
             )])
         seen[h] = p
+
+
+def _check_vectorize(
+    spec: SweepSpec, points: list[Point], marks: dict[Path_, Where], applied: dict[Path_, str]
+) -> None:
+    """``vectorize: true`` needs a runner that honours it (``auto`` may fall back, and says
+    so): a runner that cannot batch seeds would silently run them one by one."""
+    if spec.vectorize is not True:
+        return
+    from grokspec.training.runner import feature_error, runner_class, runner_name, unsupported
+
+    for p in points:
+        name = runner_name(p.experiment)
+        cls = runner_class(name)
+        if unsupported(cls, {"vectorize": "sweep.vectorize"}):
+            where = _locate(("sweep", "vectorize"), marks, applied)
+            msg = feature_error(name, cls, "vectorize") + " (or use vectorize: auto)"
+            raise SpecError([Problem(where, "sweep.vectorize", msg)])

@@ -151,11 +151,13 @@ class SweepSpec(StrictModel):
     )
     vectorize: bool | Literal["auto"] = Field(
         default=False,
-        description="Train the seeds of one point as one batched computation (torch.func "
-        "vmap; gradient runner, torch learners without dropout), each seed still its own "
-        "child run with the metrics it would have had alone. true: always when possible; "
-        "auto: only where it pays (a GPU, or minibatches <= 512 on CPU: on CPU at full batch "
-        "it was measured 0.5-0.65x, i.e. slower); false: one run at a time.",
+        description="Train points that differ only in seed, optimizer settings (lr, "
+        "weight_decay, betas, momentum, warmup_steps) or Grokfast settings as one batched "
+        "computation (torch.func vmap, per-point hyperparameters as tensors; gradient "
+        "runner, torch learners without dropout), each point still its own child run with "
+        "the metrics it would have had alone. true: always when possible; auto: only where "
+        "a timing probe of one training step, batched vs one after another on this device, "
+        "measures a gain (it prints the numbers); false: one run at a time.",
     )
     resources: Resources = Field(default_factory=Resources)
 

@@ -1,101 +1,89 @@
-"""Checkpoints of a torch training loop, so a killed run resumes to the same final metrics.
+"""Checkpoints: a killed run (Ctrl-C, SIGTERM, preemption) resumes to the same final metrics.
 
-A checkpoint holds everything the loop's future depends on: model, optimizer and scheduler
-state, the global torch RNG (dropout), the early-stopping counter and the metric history
-(the resumed MLflow run gets the whole curve, and the grokking events are computed over all
-of it). The minibatch order is not stored: it is a pure function of the seed, so resuming
-replays the batch generator up to the checkpointed step (cheap: one randperm per epoch).
+A checkpoint holds everything the loop's future depends on: the learner (one model or the
+stacked members), optimizer, scheduler, Grokfast filter state, the global torch RNG (dropout)
+and CUDA RNG, each member's batch order (generator, permutation, position), early-stopping
+counter and metric history (the resumed MLflow run gets the whole curve, and the grokking
+events are computed over all of it). The loop (:mod:`grokspec.training.loop`) composes the
+state; this module names, writes, reads and deletes the file.
 
 Checkpoints are keyed by the spec hash (the same computation, whatever it is called or where
 it is logged), live under ``grokspec_out/checkpoints/`` (git-ignored) in the working folder,
 and are deleted once the run finishes. They are written only at evaluations, never from a
-Ctrl-C handler: an interrupt can land inside ``optimizer.step()``, and a half-updated model
+signal handler: an interrupt can land inside ``optimizer.step()``, and a half-updated model
 would resume to different numbers.
 """
 
 from __future__ import annotations
 
-import itertools
+import hashlib
 import os
 import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from grokspec.spec.experiment import Experiment
-from grokspec.training.runner import RunContext
+if TYPE_CHECKING:
+    from grokspec.spec.experiment import Experiment
 
 CHECKPOINT_DIR = Path("grokspec_out") / "checkpoints"
 
 
-def checkpoint_path(experiment: Experiment, root: Path | None = None) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", experiment.name)[:60]
-    return (root or CHECKPOINT_DIR) / f"{safe}-{experiment.spec_hash()}.pt"
+def checkpoint_path(experiments: Experiment | list[Experiment], root: Path | None = None) -> Path:
+    """One file per computation: a run's spec hash, or the hash of a batch's member hashes."""
+    exps = experiments if isinstance(experiments, list) else [experiments]
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", exps[0].name)[:60]
+    if len(exps) == 1:
+        key = exps[0].spec_hash()
+    else:
+        joined = ",".join(e.spec_hash() for e in exps)
+        key = "batch-" + hashlib.sha256(joined.encode()).hexdigest()[:16]
+    return (root or CHECKPOINT_DIR) / f"{safe}-{key}.pt"
 
 
-class Checkpointer:
-    """Save at evaluations every ``tracking.checkpoint_every`` steps; restore on ``--resume``."""
+def rng_state() -> dict[str, Any]:
+    return {
+        "cpu": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
 
-    def __init__(self, ctx: RunContext, model: torch.nn.Module, opt: Any, sched: Any) -> None:
-        self.ctx, self.model, self.opt, self.sched = ctx, model, opt, sched
-        self.every = ctx.experiment.tracking.checkpoint_every
-        self.path = checkpoint_path(ctx.experiment)
-        self._next = self.every or 0
 
-    def restore(self) -> int:
-        """Load the checkpoint when resuming; returns the step to continue after (0: none)."""
-        if not self.ctx.resume:
-            return 0
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["cpu"].cpu())
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+class Checkpoint:
+    """When to save (the first evaluation at or after every ``every`` steps) and the file."""
+
+    def __init__(self, path: Path, every: int | None) -> None:
+        self.path, self.every = path, every
+        self._next = every or 0
+
+    def load(self, device: torch.device) -> dict[str, Any] | None:
         if not self.path.exists():
             print(f"no checkpoint at {self.path}: starting from step 0", file=sys.stderr)
-            return 0
-        state = torch.load(self.path, map_location=self.ctx.device, weights_only=True)
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
-        self.sched.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"].cpu())
-        if state.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
-        self.ctx._held = int(state["held"])
-        for entry in state["history"]:  # the resumed run carries the whole curve
-            metrics = {k: v for k, v in entry.items() if k != "step"}
-            self.ctx.history.append(dict(entry))
-            self.ctx.log(metrics, int(entry["step"]))
-            self.ctx.progress(int(entry["step"]), metrics)
-        step = int(state["step"])
+            return None
+        state = torch.load(self.path, map_location=device, weights_only=True)
         if self.every:
-            self._next = (step // self.every + 1) * self.every
-        print(f"resumed from {self.path} at step {step}", file=sys.stderr)
-        return step
+            self._next = (int(state["step"]) // self.every + 1) * self.every
+        print(f"resumed from {self.path} at step {int(state['step'])}", file=sys.stderr)
+        return state
 
-    def skip(self, batches: Iterator[Any], start: int) -> Iterator[Any]:
-        """The batch stream as it stands after ``start`` steps."""
-        return itertools.islice(batches, start, None)
+    def due(self, step: int) -> bool:
+        return bool(self.every) and step >= self._next
 
-    def after_eval(self, step: int) -> None:
-        """Called after each evaluation: save when a checkpoint is due."""
-        if not self.every or step < self._next:
-            return
+    def save(self, step: int, state: dict[str, Any]) -> None:
+        assert self.every
         self._next = (step // self.every + 1) * self.every
-        state = {
-            "step": step,
-            "spec_hash": self.ctx.experiment.spec_hash(),
-            "model": self.model.state_dict(),
-            "optimizer": self.opt.state_dict(),
-            "scheduler": self.sched.state_dict(),
-            "rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            "held": self.ctx._held,
-            "history": [dict(h) for h in self.ctx.history],
-        }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        torch.save(state, tmp)
+        torch.save({"step": step, **state}, tmp)
         os.replace(tmp, self.path)  # never leave a torn checkpoint behind
 
-    def finish(self) -> None:
+    def delete(self) -> None:
         """The run completed: its checkpoint is no longer needed."""
         self.path.unlink(missing_ok=True)

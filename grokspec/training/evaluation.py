@@ -1,6 +1,7 @@
-"""Helpers every torch runner shares: optimizers, losses, evaluation, batches.
+"""Losses and the uniform evaluation every learner goes through.
 
-Kept out of the runners so each runner's loop reads top to bottom in one screen.
+:func:`standard_metrics` is what "same names everywhere" rests on: a transformer, an MLP and a
+GP are all evaluated by it, so ``train/acc`` means the same thing on every chart.
 """
 
 from __future__ import annotations
@@ -12,37 +13,9 @@ from torch import nn
 from grokspec.datasets.base import Dataset
 from grokspec.metrics import names
 from grokspec.metrics.subsets import subset_metrics
-from grokspec.spec.train import OptimizerSpec, TrainSpec
+from grokspec.spec.train import TrainSpec
 
 EVAL_CHUNK = 16384  # rows per forward pass at evaluation (bounds memory on big test sets)
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` -> cuda when present, else cpu."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def build_optimizer(
-    params: list[nn.Parameter], spec: OptimizerSpec
-) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    """Optimizer plus a linear warmup schedule (constant after ``warmup_steps``)."""
-    if spec.kind == "adamw":
-        opt: torch.optim.Optimizer = torch.optim.AdamW(
-            params, lr=spec.lr, weight_decay=spec.weight_decay, betas=spec.betas
-        )
-    elif spec.kind == "adam":
-        opt = torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay, betas=spec.betas)
-    else:
-        opt = torch.optim.SGD(
-            params, lr=spec.lr, weight_decay=spec.weight_decay, momentum=spec.momentum
-        )
-    warm = spec.warmup_steps
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0
-    )
-    return opt, sched
 
 
 def loss_fn(out: torch.Tensor, y: torch.Tensor, dataset: Dataset, train: TrainSpec) -> torch.Tensor:
@@ -121,15 +94,3 @@ def standard_metrics(
     if callable(extra):
         metrics.update(extra())
     return metrics
-
-
-def batches(n: int, batch_size: int | str, generator: torch.Generator, device: torch.device):
-    """Endless index batches: ``None`` for full batch, else reshuffled each epoch."""
-    if batch_size == "full" or int(batch_size) >= n:
-        while True:
-            yield None
-    bs = int(batch_size)
-    while True:
-        perm = torch.randperm(n, generator=generator).to(device)
-        for i in range(0, n - bs + 1, bs):
-            yield perm[i : i + bs]

@@ -15,12 +15,17 @@ Two filters, as in the paper's Algorithms 1 and 2:
 
 Parameters without a gradient this step (``p.grad is None``: frozen, or unused by this
 batch's forward pass, e.g. an MoE expert no token was routed to) are skipped and keep their
-filter state. The state is not part of a checkpoint: a resumed run restarts the filter.
+filter state. The filter state is part of a checkpoint (:meth:`GradFilter.state_dict`), so a
+resumed run continues with the same filtered gradients as an uninterrupted one.
+
+Applied to stacked parameters (seeds trained as one vmapped batch, leading member dimension)
+the filter is the same per member: both filters are elementwise in the gradient.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 import torch
 from torch import nn
@@ -73,3 +78,18 @@ class GradFilter:
             total.copy_(torch.stack(tuple(hist)).sum(0))
         if len(hist) == spec.window:
             g.add_(total, alpha=spec.lamb / spec.window)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the filter's future depends on (for checkpoints)."""
+        return {
+            "calls": self.calls,
+            "ema": dict(self.ema),
+            "history": {i: list(h) for i, h in self.history.items()},
+            "total": dict(self.total),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.calls = int(state["calls"])
+        self.ema = {int(i): t for i, t in state["ema"].items()}
+        self.history = {int(i): deque(h) for i, h in state["history"].items()}
+        self.total = {int(i): t for i, t in state["total"].items()}

@@ -1,0 +1,152 @@
+"""What a sweep's parent run carries once its points ran: the comparison, readable in the UI.
+
+In MLflow's runs table a parent run is the row a newcomer sees first (its children are
+collapsed under it), so the parent holds the comparison itself:
+
+- **metrics**, per child, under the child's run name: ``<child>/fit_step``,
+  ``<child>/grok_step``, ``<child>/delay``, ``<child>/final_test_acc`` (events a child never
+  reached are not logged), so the parent has something to chart and its columns compare;
+- **description**: the results table (markdown), shown on the parent's page;
+- **artifacts**: ``results.csv`` / ``results.md`` (one row per point: axes, status,
+  train-fit step, test-fit ("grok") step, delay, final test accuracy, phase) and, with
+  ``variants``, ``comparison.png``: test/acc and train/acc against step (log), one colour per
+  variant, accuracy on a fixed 0-1 axis so a 0.9975 dip does not look like a crash.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import TYPE_CHECKING, Any
+
+from grokspec.analysis.plots import overlay_figure, to_png
+from grokspec.metrics import names
+from grokspec.tracking import tags
+
+if TYPE_CHECKING:
+    from grokspec.sweep.expand import Point, Sweep
+    from grokspec.tracking.store import Run, RunStore
+    from grokspec.tracking.tracker import Tracker
+
+COLUMNS = ["point", "variant", "seed", "status", "train_fit_step", "test_fit_step", "delay",
+           "final_test_acc", "phase", "run_id"]
+#: Row field -> the parent's metric name suffix (``<child>/<suffix>``).
+PARENT_METRICS = {
+    "train_fit_step": "fit_step",
+    "test_fit_step": "grok_step",
+    "delay": "delay",
+    "final_test_acc": "final_test_acc",
+}
+
+
+def child_name(point: Point) -> str:
+    """The child's run name (see grokspec.tracking.naming.child_run_name)."""
+    return point.experiment.tracking.run_name or point.label
+
+
+def metric_key_part(name: str) -> str:
+    """A run name as part of an MLflow metric key (letters, digits, ``_ - . / : space``):
+    ``wd=0.3 s1`` -> ``wd:0.3 s1``; a ``/`` would open a new chart section, so it is ``_``."""
+    return re.sub(r"[^\w.\- :]", "_", name.replace("=", ":"))
+
+
+def report(store: RunStore, parent: Tracker, exp_id: str, sweep: Sweep) -> list[dict]:
+    """One row per point (its latest child run); logged to the parent run (see module doc)."""
+    latest = store.latest_by_spec(store.children(parent.run_id, exp_id))
+    axes = [a for a in sweep.axes if a not in ("variant", "seed")]
+    rows = []
+    for p in sweep.points:
+        run = latest.get(p.experiment.spec_hash())
+        m = run.data.metrics if run else {}
+        row: dict[str, Any] = {"point": p.index, "run": child_name(p),
+                               "variant": p.variant or "", "seed": p.seed}
+        row |= {a: p.values.get(a) for a in axes}
+        row |= {
+            "status": run.info.status if run else "MISSING",
+            "train_fit_step": _int(m.get(names.GROK_TRAIN_FIT_STEP)),
+            "test_fit_step": _int(m.get(names.GROK_TEST_FIT_STEP)),
+            "delay": _int(m.get(names.GROK_DELAY)),
+            "final_test_acc": m.get(names.TEST_ACC),
+            "phase": run.data.tags.get(tags.PHASE, "") if run else "",
+            "run_id": run.info.run_id if run else "",
+        }
+        rows.append(row)
+    cols = ["point", "variant", "seed", *axes, *COLUMNS[3:]]
+    files = {"results.csv": _csv(rows, cols).encode(),
+             "results.md": _markdown(rows, cols).encode()}
+    if sweep.spec.variants:
+        files["comparison.png"] = _comparison_png(store, sweep, latest)
+    parent.log_files(files)
+    parent.log_metrics(parent_metrics(rows))
+    parent.describe(description(rows, sweep))
+    parent.set_tags({tags.SWEEP_FINISHED: str(sum(r["status"] == "FINISHED" for r in rows))})
+    return rows
+
+
+def parent_metrics(rows: list[dict]) -> dict[str, float]:
+    """``<child>/fit_step`` etc. for every child that reached the event."""
+    out: dict[str, float] = {}
+    for row in rows:
+        child = metric_key_part(row["run"])
+        for field, suffix in PARENT_METRICS.items():
+            if row.get(field) is not None:
+                out[f"{child}/{suffix}"] = float(row[field])
+    return out
+
+
+def description(rows: list[dict], sweep: Sweep) -> str:
+    """The parent's description: what was swept, then the results table."""
+    finished = sum(r["status"] == "FINISHED" for r in rows)
+    head = (f"**{sweep.name}**: {len(rows)} points ({finished} finished), axes: "
+            f"{', '.join(sweep.axes) or 'none'}. Steps are optimizer updates; fit step = "
+            "first evaluation with train accuracy >= the fit threshold, grok step = the same "
+            "for test accuracy. Curves: the `comparison.png` artifact, or select the child "
+            "runs in the chart view.\n\n")
+    axes = [a for a in sweep.axes if a not in ("variant", "seed")]
+    cols = ["run", *axes, "status", "train_fit_step", "test_fit_step", "delay",
+            "final_test_acc", "phase"]
+    return head + _markdown(rows, cols)
+
+
+def _int(v: float | None) -> int | None:
+    return None if v is None else int(v)
+
+
+def _comparison_png(store: RunStore, sweep: Sweep, latest: dict[str, Run]) -> bytes:
+    """test/acc and train/acc vs step, one colour per variant (its first point)."""
+    runs: dict[str, list[dict[str, float]]] = {}
+    for name in sweep.spec.variants:
+        point = next((p for p in sweep.points if p.variant == name), None)
+        run = latest.get(point.experiment.spec_hash()) if point else None
+        if run is None:
+            continue
+        label = f"{name} ({point.experiment.learner.kind})" if point else name
+        runs[label] = store.metric_history(run.info.run_id, (names.TEST_ACC, names.TRAIN_ACC))
+    title = f"{sweep.name}: variants on the identical split"
+    return to_png(overlay_figure(runs, (names.TEST_ACC, names.TRAIN_ACC), title))
+
+
+def _csv(rows: list[dict], cols: list[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _markdown(rows: list[dict], cols: list[str]) -> str:
+    def fmt(v: Any) -> str:
+        return "-" if v is None or v == "" else f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def markdown_table(rows: list[dict], sweep: Sweep, with_run_id: bool = False) -> str:
+    """The results table as the CLI prints it."""
+    axes = [a for a in sweep.axes if a not in ("variant", "seed")]
+    cols = ["point", "run", *(["variant"] if sweep.spec.variants else []), *axes, "seed",
+            "status", "train_fit_step", "test_fit_step", "delay", "final_test_acc", "phase"]
+    return _markdown(rows, cols + (["run_id"] if with_run_id else []))

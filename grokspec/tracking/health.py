@@ -1,0 +1,113 @@
+"""Is the tracking store usable? One fast check before anything is trained.
+
+MLflow's HTTP client retries a failed request 7 times with exponential backoff (minutes per
+request) and prints nothing meanwhile, so a ``tracking.uri`` pointing at a server that is
+not running used to hang the run for minutes, then end in a traceback. :func:`check_store`
+makes one request with a short timeout (``GET /health``, which ``mlflow server`` answers) and
+returns one line naming the URI and what to do; the CLI prints it and exits 2 before any run
+exists. For a SQLite store the check is creating/migrating it (under the store lock).
+
+:func:`bound_http_retries` also caps MLflow's retries for the rest of the process, so a
+server that dies mid-run is noticed within seconds and the run's writes go to the local
+spool (:mod:`grokspec.tracking.spool`) instead of hanging training.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+
+from grokspec.tracking.rules import uri_problem
+
+CHECK_TIMEOUT_S = 5.0
+#: MLflow's HTTP settings in a grokspec process, unless the user set them: a dead server
+#: costs ~3 s per request (connection refused, 2 retries), a hung one ~3 x 10 s.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
+
+
+def is_http(uri: str) -> bool:
+    return uri.lower().startswith(("http://", "https://"))
+
+
+def bound_http_retries() -> None:
+    for key, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+def server_problem(uri: str, timeout: float = CHECK_TIMEOUT_S) -> str | None:
+    """One GET of ``<uri>/health``; None if the server answers 200."""
+    url = uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - http(s) only
+            if resp.status == 200:
+                return None
+            why = f"HTTP {resp.status}"
+    except urllib.error.HTTPError as exc:
+        why = f"HTTP {exc.code} from {url}"
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        why = str(reason) or type(reason).__name__
+    return (f"cannot reach the MLflow tracking server at {uri} ({why}): start it "
+            f"(mlflow server --host HOST --port PORT --backend-store-uri sqlite:///mlflow.db), "
+            "or point tracking.uri / $MLFLOW_TRACKING_URI at a running server or at a local "
+            "sqlite:///mlflow.db store")
+
+
+def store_problem(uri: str) -> str | None:
+    """Why runs cannot be logged to ``uri`` right now, in one line; None when they can."""
+    problem = uri_problem(uri)
+    if problem:
+        return f"tracking URI {uri}: {problem}"
+    if is_http(uri):
+        bound_http_retries()
+        return server_problem(uri)
+    from grokspec.tracking.store_lock import prepare_store, sqlite_path
+
+    try:
+        prepare_store(uri)
+    except Exception as exc:  # noqa: BLE001 - reported as one line, the run never starts
+        first = " ".join(str(exc).split())[:300]
+        hint = ""
+        db = sqlite_path(uri)
+        if db is not None:
+            hint = (f" (is {db} a MLflow database this MLflow version can migrate, in a "
+                    "folder you can write to?)")
+        return f"cannot open the tracking store {uri}: {type(exc).__name__}: {first}{hint}"
+    return None
+
+
+def check_stores(uris: Iterable[str]) -> list[str]:
+    """:func:`store_problem` for each distinct URI; the problems found."""
+    problems = []
+    for uri in dict.fromkeys(uris):
+        if problem := store_problem(uri):
+            problems.append(problem)
+    return problems
+
+
+def preflight(uris: Iterable[str], echo: Callable[[str], None] | None = None) -> bool:
+    """Before a run or sweep: every store usable (else one ``error:`` line each and False),
+    then replay the local spools earlier runs left for these stores."""
+    from grokspec.tracking.spool import replay_pending
+
+    echo = echo or _stderr
+    uris = list(dict.fromkeys(uris))
+    problems = check_stores(uris)
+    for problem in problems:
+        echo(f"error: {problem}")
+    if problems:
+        return False
+    for uri in uris:
+        replay_pending(uri, echo)
+    return True
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)

@@ -1,0 +1,100 @@
+"""Run names that say what differs between runs, and the UI address that shows them.
+
+MLflow truncates run names in its table and chart legends, so a sweep child named
+``cross-model-parity gp seed=0`` reads as ``cross-model-pa...`` next to its siblings. A
+child is therefore named after what sets it apart *within its sweep*: its variant
+(``transformer``, ``gp``), then the swept values with short keys (``wd=0.3 frac=0.5``), then
+the seed when seeds are swept (``s1``). The sweep's name is on the parent run.
+
+Pure functions: no MLflow import (the sweep expansion uses this at validation time).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote, urlencode
+
+#: Short keys for the swept fields that have long names; others keep their last path part.
+SHORT_KEYS = {
+    "weight_decay": "wd",
+    "train_fraction": "frac",
+    "train_size": "n_train",
+    "initial_lengthscale": "ls0",
+    "learning_rate": "lr",
+    "spurious_dims": "spurious",
+    "label_noise": "noise",
+}
+
+
+def short_key(path: str) -> str:
+    """``train.optimizer.weight_decay`` -> ``wd``; ``dataset.p`` -> ``p``."""
+    last = path.split(".")[-1]
+    return SHORT_KEYS.get(last, last)
+
+
+def short_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def child_run_name(
+    variant: str | None, values: dict[str, Any], seed: int | None
+) -> str:
+    """The name of a sweep child: ``gp``, ``wd=0.3 frac=0.5 s1``, ``mlp lr=0.01``.
+
+    ``seed`` is given only when the sweep varies seeds (else every child has the spec's
+    seed, which says nothing). Never empty: a point of a sweep with no axes is ``run``.
+    """
+    parts = [variant] if variant else []
+    parts += [f"{short_key(k)}={short_value(v)}" for k, v in values.items()]
+    if seed is not None:
+        parts.append(f"s{seed}")
+    return " ".join(parts) or "run"
+
+
+def chart_view_url(base_url: str, experiment_id: str, parent_run_id: str | None = None) -> str:
+    """The MLflow UI page with an experiment's runs in the chart view, model-training mode.
+
+    MLflow 3 opens an experiment in its GenAI mode (a traces overview without runs); the
+    ``workflowType=machine_learning`` query selects the model-training pages, and
+    ``compareRunsMode=CHART`` the chart view of the runs tab (both read by the UI's router in
+    mlflow/server/js, 3.17). With ``parent_run_id`` the runs are filtered to that parent's
+    children: a filtered child is shown as a row of its own, so its curves plot without
+    expanding the collapsed parent first.
+    """
+    query: dict[str, str] = {"workflowType": "machine_learning", "compareRunsMode": "CHART"}
+    if parent_run_id:
+        query["searchFilter"] = f"tags.`mlflow.parentRunId` = '{parent_run_id}'"
+    qs = urlencode(query, quote_via=quote)
+    return f"{base_url.rstrip('/')}/#/experiments/{experiment_id}/runs?{qs}"
+
+
+def ui_command(uri: str) -> str:
+    """The command that serves the UI for this store on http://127.0.0.1:5000."""
+    if uri.startswith(("http://", "https://")):
+        return f"(the tracking server {uri} serves the UI)"
+    return f"mlflow ui --backend-store-uri {uri}"
+
+
+def ui_base_url(uri: str) -> str:
+    """Where the UI of this store is: the tracking server itself, else `mlflow ui`'s
+    default address."""
+    if uri.startswith(("http://", "https://")):
+        return uri.rstrip("/")
+    return "http://127.0.0.1:5000"
+
+
+def ui_lines(uri: str, experiment_id: str | None, parent_run_id: str | None = None) -> list[str]:
+    """What the CLI prints after a run, sweep or comparison: how to open the UI for this
+    store, and the page that overlays the runs' curves."""
+    lines = [f"open the UI: {ui_command(uri)}"]
+    if experiment_id is not None:
+        url = chart_view_url(ui_base_url(uri), experiment_id, parent_run_id)
+        lines.append(f"chart view: {url}")
+    return lines

@@ -1,0 +1,148 @@
+"""The learner as the loop sees it: one model, or several stacked into one vmapped batch.
+
+Why N seeds batched give the numbers of N separate runs: every member gets its own split,
+init and batch order from its own seed, exactly as alone; the loss summed over members has,
+for each member's slice of the stacked parameters, exactly that member's gradient; and Adam,
+AdamW, SGD and Grokfast act on each element independently, so one optimizer (and one filter)
+over the stacked tensors is the batched optimizer. Differences are float rounding of batched
+matmuls only (tests: batched == sequential within rtol 1e-4).
+
+When it pays (CPU, bench/sweep.py): at full batch the work is already large matmuls and vmap's
+batched kernels are slower (measured 0.5-0.72x); with minibatches the per-step overhead is
+shared. ``vectorize: auto`` therefore batches on a GPU, or on CPU for minibatches up to
+:data:`AUTO_MAX_CPU_BATCH`.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from grokspec.training.batches import Batch
+from grokspec.training.runner import runner_class, runner_name
+
+if TYPE_CHECKING:
+    from grokspec.spec.experiment import Experiment
+    from grokspec.training.runner import Runner
+
+#: ``vectorize: auto`` on CPU batches seeds only for minibatches of at most this size.
+AUTO_MAX_CPU_BATCH = 512
+
+
+class SingleLearner:
+    """One model: ``losses`` is its loss as a one-element vector."""
+
+    def __init__(self, model: nn.Module, runner: Runner) -> None:
+        self.model, self.runner = model, runner
+
+    def parameters(self) -> list[nn.Parameter]:
+        return list(self.model.parameters())
+
+    def losses(self, batches: list[Batch]) -> torch.Tensor:
+        return self.runner.loss(self.model, batches[0]).reshape(1)
+
+    def member_model(self, j: int) -> nn.Module:
+        return self.model
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+
+
+class _Functional:
+    """Calls a meta-device module with given parameters: what the runner's ``loss`` sees
+    under vmap, so a runner writes one loss for both the single and the stacked case."""
+
+    def __init__(self, base: nn.Module, params: dict, buffers: dict) -> None:
+        self.base, self.params, self.buffers = base, params, buffers
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.base, (self.params, self.buffers), (x,))
+
+
+class StackedLearner:
+    """N models of one architecture as stacked tensors (leading member dimension)."""
+
+    def __init__(self, models: list[nn.Module], runner: Runner, template: Batch) -> None:
+        self.models, self.runner = models, runner
+        self.params, self.buffers = stack_module_state(models)
+        base = copy.deepcopy(models[0]).to("meta")
+
+        def one(p: dict, b: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            batch = Batch(None, x, y, template.dataset, template.train)
+            return runner.loss(_Functional(base, p, b), batch)  # type: ignore[arg-type]
+
+        self._losses = vmap(one)
+
+    def parameters(self) -> list[torch.Tensor]:
+        return list(self.params.values())
+
+    def losses(self, batches: list[Batch]) -> torch.Tensor:
+        xb = torch.stack([b.x for b in batches])
+        yb = torch.stack([b.y for b in batches])
+        return self._losses(self.params, self.buffers, xb, yb)
+
+    def member_model(self, j: int) -> nn.Module:
+        """Member ``j`` as a real module (its slice copied in), for evaluation and measures."""
+        model = self.models[j]
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                p.copy_(self.params[name][j])
+            for name, b in model.named_buffers():
+                b.copy_(self.buffers[name][j])
+        return model
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"params": dict(self.params), "buffers": dict(self.buffers)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        with torch.no_grad():
+            for name, t in state["params"].items():
+                self.params[name].copy_(t)
+            for name, t in state["buffers"].items():
+                self.buffers[name].copy_(t)
+
+
+def spec_vectorizable(exp: Experiment) -> str | None:
+    """Why the seeds of ``exp`` cannot be batched (None: they can, as far as the spec says)."""
+    name = runner_name(exp)
+    try:
+        cls = runner_class(name)
+    except LookupError as exc:
+        return str(exc)
+    if "vectorize" not in getattr(cls, "features", frozenset()):
+        return f"runner '{name}' does not honour vectorize"
+    if getattr(exp.learner, "dropout", 0.0):
+        return "dropout draws different random masks per call"
+    return None
+
+
+def worth_it(exp: Experiment, n_train: int | None, device: str) -> str | None:
+    """For ``vectorize: auto``: why batching would not speed this up (None: it would)."""
+    on_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    if on_gpu:
+        return None
+    bs = exp.train.batch_size
+    if bs == "full" or (n_train is not None and int(bs) >= n_train):
+        return "full-batch training on CPU: vmap measured 0.5-0.65x (slower)"
+    if int(bs) > AUTO_MAX_CPU_BATCH:
+        return f"batch_size {bs} > {AUTO_MAX_CPU_BATCH} on CPU: little to gain"
+    return None
+
+
+def model_vectorizable(model: nn.Module) -> str | None:
+    """Why this built model cannot run under vmap with the same numbers as alone."""
+    if callable(getattr(model, "penalty", None)):
+        return "the model adds its own loss term (penalty), computed outside forward"
+    for m in model.modules():
+        if isinstance(m, nn.Dropout) and m.p > 0:
+            return "dropout draws different random masks per call"
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            return "batch norm updates running statistics in place"
+    return None

@@ -1,0 +1,262 @@
+"""One optimizer step for many members at once, each member with its own hyperparameters.
+
+Why this exists: a Liu-style lr x weight-decay phase diagram is dozens of runs of the *same*
+model that differ only in optimizer settings. Stacked along a leading member dimension (the
+vmapped loop of :mod:`grokspec.training.loop`), their forward and backward passes are one
+batched computation; what torch's optimizers cannot do is give each slice of a stacked
+tensor its own learning rate. Here every per-member hyperparameter is a tensor of shape
+``(members,)``, broadcast over the member dimension, so one update serves every member.
+
+Which settings may differ per member: ``lr``, ``weight_decay``, ``betas``, ``momentum`` and
+``warmup_steps`` (each is an elementwise coefficient). ``kind`` must be the same for all:
+the update rule itself is the computation being batched.
+
+Equality with torch: each member's trajectory follows ``torch.optim.AdamW`` / ``Adam`` /
+``SGD`` (single-tensor implementation, the CPU default) plus the loop's linear warmup
+(``LambdaLR`` with ``min(1, (s + 1) / warmup_steps)``), operation for operation: scalar
+coefficients are computed in float64 exactly as torch computes its Python-float ones, then
+rounded to the parameter dtype, which is what torch's scalar kernels do. The warmup schedule is
+folded into :meth:`BatchedOptimizer.step` (step ``t``, 1-based, uses ``min(1, t / warmup)``),
+so there is no separate scheduler to step or checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from grokspec.spec.train import OptimizerSpec, TrainSpec
+
+#: torch's default Adam(W) epsilon; the spec does not expose it.
+EPS = 1e-8
+
+#: Optimizer kinds that are SGD updates (``gd`` is full-batch SGD where the spec has it).
+SGD_KINDS = frozenset({"sgd", "gd"})
+
+
+def _hyper(specs: Sequence[OptimizerSpec], device: torch.device) -> dict[str, torch.Tensor]:
+    """Per-member hyperparameters as float64 tensors of shape (members,)."""
+
+    def col(values: list[float]) -> torch.Tensor:
+        return torch.tensor(values, dtype=torch.float64, device=device)
+
+    return {
+        "lr": col([s.lr for s in specs]),
+        "weight_decay": col([s.weight_decay for s in specs]),
+        "beta1": col([s.betas[0] for s in specs]),
+        "beta2": col([s.betas[1] for s in specs]),
+        "momentum": col([getattr(s, "momentum", 0.0) for s in specs]),
+        "warmup": col([float(s.warmup_steps) for s in specs]),
+    }
+
+
+def settings_differ(specs: Sequence[OptimizerSpec]) -> bool:
+    """Whether the members need per-member coefficients (else one torch optimizer will do)."""
+    first = specs[0].model_dump()
+    return any(s.model_dump() != first for s in specs[1:])
+
+
+class BatchedOptimizer:
+    """AdamW, Adam or SGD over stacked parameters, hyperparameters per member.
+
+    ``params`` are leaf tensors whose dimension 0 is the member; ``specs[j]`` is member j's
+    :class:`~grokspec.spec.train.OptimizerSpec`. Call :meth:`step` after ``backward()``.
+    """
+
+    def __init__(self, params: Sequence[torch.Tensor], specs: Sequence[OptimizerSpec]) -> None:
+        kinds = {s.kind for s in specs}
+        if len(kinds) != 1:
+            raise ValueError(f"members must share the optimizer kind, got {sorted(kinds)}")
+        self.kind = kinds.pop()
+        self.params = list(params)
+        self.n = len(specs)
+        for p in self.params:
+            if p.dim() == 0 or p.shape[0] != self.n:
+                raise ValueError(
+                    f"stacked parameter of shape {tuple(p.shape)} has no member dimension "
+                    f"of size {self.n}"
+                )
+        device = self.params[0].device if self.params else torch.device("cpu")
+        self.hyper = _hyper(specs, device)
+        self.steps = 0
+        self.state: list[dict[str, torch.Tensor]] = [{} for _ in self.params]
+
+    # ------------------------------------------------------------------ coefficients
+
+    def lr_now(self, step: int | None = None) -> torch.Tensor:
+        """Each member's learning rate at optimizer step ``step`` (1-based; default: next)."""
+        t = self.steps + 1 if step is None else step
+        h = self.hyper
+        warm = h["warmup"]
+        factor = torch.where(warm > 0, (t / warm.clamp(min=1.0)).clamp(max=1.0), 1.0)
+        return h["lr"] * factor
+
+    @staticmethod
+    def _col(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """(members,) float64 -> the parameter's dtype, shaped to broadcast over ``like``."""
+        return values.to(like.dtype).view(-1, *([1] * (like.dim() - 1)))
+
+    # ------------------------------------------------------------------ update
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.zero_()
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One update of every member (parameters without a gradient are left alone)."""
+        self.steps += 1
+        lr = self.lr_now(self.steps)
+        if self.kind in SGD_KINDS:
+            self._sgd(lr)
+        else:
+            self._adam(lr, decoupled=self.kind == "adamw")
+
+    def _adam(self, lr: torch.Tensor, decoupled: bool) -> None:
+        h, t = self.hyper, self.steps
+        wd = h["weight_decay"]
+        shrink = 1.0 - lr * wd  # torch: param.mul_(1 - lr * weight_decay)
+        bc1 = 1.0 - h["beta1"] ** t
+        bc2_sqrt = (1.0 - h["beta2"] ** t) ** 0.5
+        step_size = lr / bc1
+        for p, st in zip(self.params, self.state, strict=True):
+            if p.grad is None:
+                continue
+            g = p.grad
+            if not st:
+                st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            if decoupled:
+                p.mul_(self._col(shrink, p))
+            else:
+                g = g.add(p * self._col(wd, p))  # L2 coupled into the gradient
+            st["exp_avg"].lerp_(g, self._col(1.0 - h["beta1"], p))
+            st["exp_avg_sq"].mul_(self._col(h["beta2"], p)).addcmul_(
+                g * self._col(1.0 - h["beta2"], p), g
+            )
+            denom = (st["exp_avg_sq"].sqrt() / self._col(bc2_sqrt, p)).add_(EPS)
+            p.add_((st["exp_avg"] / denom).mul_(self._col(-step_size, p)))
+
+    def _sgd(self, lr: torch.Tensor) -> None:
+        h = self.hyper
+        use_momentum = bool((h["momentum"] != 0).any())
+        for p, st in zip(self.params, self.state, strict=True):
+            if p.grad is None:
+                continue
+            g = p.grad.add(p * self._col(h["weight_decay"], p))
+            if use_momentum:  # a member with momentum 0 gets buf = grad exactly
+                buf = st.get("momentum_buffer")
+                if buf is None:
+                    buf = st["momentum_buffer"] = g.clone().detach()
+                else:
+                    buf.mul_(self._col(h["momentum"], p)).add_(g)
+                g = buf
+            p.add_(g * self._col(-lr, p))
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def state_dict(self) -> dict[str, Any]:
+        """The whole batch: step count, per-parameter buffers and the members' settings."""
+        return {
+            "kind": self.kind,
+            "steps": self.steps,
+            "hyper": {k: v.cpu() for k, v in self.hyper.items()},
+            "state": [dict(st) for st in self.state],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output, onto this optimizer's device (cuda <-> cpu)."""
+        if state["kind"] != self.kind or len(state["state"]) != len(self.params):
+            raise ValueError(
+                f"checkpoint is for {state['kind']} over {len(state['state'])} tensors, this "
+                f"optimizer is {self.kind} over {len(self.params)}"
+            )
+        self.steps = int(state["steps"])
+        self.state = [
+            {k: v.to(device=p.device, dtype=p.dtype) for k, v in st.items()}
+            for p, st in zip(self.params, state["state"], strict=True)
+        ]
+
+    def member_state_dict(self, j: int) -> dict[str, Any]:
+        """Member j's buffers in ``torch.optim`` layout (``state`` of a solo run's optimizer
+        state_dict, Adam's ``step`` included), so a batched run's checkpoint can resume alone
+        (``opt.load_state_dict({**opt.state_dict(), "state": ...})``) and a solo one join a
+        batch (:meth:`load_member_state_dict`)."""
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for i, st in enumerate(self.state):
+            if st:
+                one = {k: v[j].clone() for k, v in st.items()}
+                if self.kind not in SGD_KINDS:
+                    one["step"] = torch.tensor(float(self.steps))
+                state[i] = one
+        return {"state": state, "steps": self.steps}
+
+    def load_member_state_dict(self, j: int, state: dict[str, Any]) -> None:
+        """Put one member's torch-format optimizer state into slot j (see above).
+
+        ``state["steps"]`` (or the ``step`` of its Adam buffers) must equal this batch's step
+        count: the members of one batch advance together.
+        """
+        steps = state.get("steps")
+        if steps is None:
+            steps = next((int(s["step"]) for s in state["state"].values() if "step" in s), 0)
+        if self.steps == 0 and all(not st for st in self.state):
+            self.steps = int(steps)
+        if int(steps) != self.steps:
+            raise ValueError(f"member state is at step {steps}, the batch at {self.steps}")
+        for i, st in state["state"].items():
+            p = self.params[int(i)]
+            for k, v in st.items():
+                if k == "step":
+                    continue
+                if k not in self.state[int(i)]:
+                    self.state[int(i)][k] = torch.zeros_like(p)
+                self.state[int(i)][k][j] = v.to(device=p.device, dtype=p.dtype)
+
+
+class FoldedSchedule:
+    """Stands where the loop keeps its LR scheduler: BatchedOptimizer applies the warmup
+    itself, so stepping this does nothing (and it has no state to checkpoint)."""
+
+    def step(self) -> None:
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        return None
+
+
+def build_update(
+    params: list[torch.Tensor], trains: Sequence[TrainSpec]
+) -> tuple[Any, Any, Any]:
+    """Optimizer, LR schedule and Grokfast filter for the loop's members (one per TrainSpec).
+
+    Members with identical settings (one run, or N seeds of one spec) get torch's optimizer
+    and :class:`~grokspec.training.grokfast.GradFilter` over the (stacked) tensors: both act
+    elementwise, so they already are the batched update, and a single run's numbers stay
+    exactly torch's. Members whose settings differ (a batched sweep) get
+    :class:`BatchedOptimizer` and :class:`~grokspec.training.batched_grokfast.BatchedGradFilter`.
+    """
+    from grokspec.training.batched_grokfast import BatchedGradFilter
+    from grokspec.training.grokfast import GradFilter
+    from grokspec.training.optim import build_optimizer
+
+    specs = [t.optimizer for t in trains]
+    if settings_differ(specs):
+        opt: Any = BatchedOptimizer(params, specs)
+        sched: Any = FoldedSchedule()
+    else:
+        opt, sched = build_optimizer(params, specs[0])  # type: ignore[arg-type]
+    filters = [t.grokfast for t in trains]
+    if all(f == filters[0] for f in filters):
+        grokfast: Any = GradFilter(filters[0], params)  # type: ignore[arg-type]
+    else:
+        grokfast = BatchedGradFilter(filters, params)
+    return opt, sched, grokfast

@@ -1,0 +1,86 @@
+"""Which experiments can train as one batched computation (batched seeds and sweeps).
+
+Members of one batch share the architecture, data family, loop length, batch size and
+evaluation cadence (they are one vmapped computation), but each may have its own:
+
+- ``seed`` (split, init, batch order: stacked per member),
+- ``train.optimizer`` ``lr``, ``weight_decay``, ``betas``, ``momentum``, ``warmup_steps``
+  (per-member coefficients of :class:`grokspec.training.batched_optim.BatchedOptimizer`),
+- ``train.grokfast`` settings (:class:`grokspec.training.batched_grokfast.BatchedGradFilter`:
+  per-member ``alpha`` / ``lamb``, Grokfast on or off; the filter kind and an ``ma`` window
+  must agree among the members that use it).
+
+The optimizer ``kind`` must agree (the update rule is the batched computation). Everything
+else a run does not train with (``name``, ``description``, ``tracking``) may differ too. This
+module is torch-free, so planning a sweep stays cheap.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from grokspec.spec.experiment import Experiment
+from grokspec.spec.train import GrokfastSpec
+
+#: Optimizer fields that may differ between the members of one batch.
+PER_MEMBER_OPTIMIZER = ("lr", "weight_decay", "betas", "momentum", "warmup_steps")
+#: Top-level fields that do not change the computation.
+NOT_TRAINED = ("seed", "name", "description", "tracking")
+
+T = TypeVar("T")
+
+
+def batch_key(exp: Experiment) -> str:
+    """Identity of what must agree for ``exp`` to share a batch (see the module doc)."""
+    data = exp.resolved()
+    for k in NOT_TRAINED:
+        data.pop(k, None)
+    train = data.get("train", {})
+    for k in PER_MEMBER_OPTIMIZER:
+        train.get("optimizer", {}).pop(k, None)
+    train.pop("grokfast", None)  # compatibility of the filters: grokfast_slot
+    return json.dumps(data, sort_keys=True, default=str)
+
+
+def grokfast_slot(spec: GrokfastSpec | None) -> tuple[str, int] | None:
+    """What a member's Grokfast filter must share with the others (None: off, joins any)."""
+    if spec is None or spec.lamb == 0.0:
+        return None
+    return (spec.filter, spec.window if spec.filter == "ma" else 0)
+
+
+def why_not_one_batch(experiments: Sequence[Experiment]) -> str | None:
+    """Why these experiments cannot train as one batch (None: they can)."""
+    keys = {batch_key(e) for e in experiments}
+    if len(keys) > 1:
+        return "the members differ in more than seed, optimizer settings and Grokfast settings"
+    slots = {grokfast_slot(e.train.grokfast) for e in experiments} - {None}
+    if len(slots) > 1:
+        return f"the members' Grokfast filters differ in kind or window: {sorted(slots)}"
+    return None
+
+
+def batch_groups(items: Sequence[T], experiment_of: Callable[[T], Any]) -> list[list[T]]:
+    """Partition ``items`` into batchable groups, in order of first appearance.
+
+    Groups are by :func:`batch_key`, then split by Grokfast slot; members with Grokfast off
+    join their key's first group (they add nothing to the gradient, whatever the filter).
+    """
+    by_key: dict[str, list[T]] = {}
+    for item in items:
+        by_key.setdefault(batch_key(experiment_of(item)), []).append(item)
+    groups: list[list[T]] = []
+    for same in by_key.values():
+        slots: dict[Any, list[T]] = {}
+        for item in same:
+            slots.setdefault(grokfast_slot(experiment_of(item).train.grokfast), []).append(item)
+        off = slots.pop(None, [])
+        parts = list(slots.values()) or [[]]
+        parts[0] = parts[0] + off
+        groups += [g for g in parts if g]
+    order = {id(item): i for i, item in enumerate(items)}
+    groups = [sorted(g, key=lambda item: order[id(item)]) for g in groups]
+    groups.sort(key=lambda g: order[id(g[0])])
+    return groups

@@ -1,0 +1,237 @@
+"""THE training loop. Every runner and every vectorized batch of seeds goes through it.
+
+Read :func:`train` top to bottom: build the learner(s), optimizer, Grokfast filter and batch
+streams; restore a checkpoint when resuming; evaluate at step 0; then per step: batches ->
+runner's loss -> backward -> Grokfast -> optimizer -> NaN check -> (every ``eval_every``)
+evaluation, measures, early stop and checkpoint. A runner supplies only ``build``, ``loss``
+and ``evaluate`` (:mod:`grokspec.training.runner`); modes (one model or N stacked members,
+CPU or GPU, resumed or fresh) are branches here, never copies of this loop.
+
+A :class:`Member` is one MLflow run's share of the loop: its experiment, dataset, metric
+history and callbacks. One member is a plain run; N members (seeds of one spec) train as one
+vmapped computation (:mod:`grokspec.training.batched`) and still record, stop and fail one by
+one. Nothing here talks to MLflow: ``Member.log`` is handed in by :mod:`grokspec.run`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from grokspec.datasets.base import Dataset
+from grokspec.metrics import names
+from grokspec.spec.experiment import Experiment
+from grokspec.training.batched import SingleLearner, StackedLearner, model_vectorizable
+from grokspec.training.batches import Batch, BatchStream
+from grokspec.training.checkpoint import Checkpoint, checkpoint_path, rng_state, set_rng_state
+from grokspec.training.grokfast import GradFilter
+from grokspec.training.optim import build_optimizer
+from grokspec.training.runner import Runner
+
+SPLITS = ("x_train", "y_train", "x_test", "y_test")
+
+
+class Diverged(RuntimeError):
+    """Training produced a non-finite loss."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+        super().__init__(f"diverged at step {step}: loss is not finite")
+
+
+class NotVectorizable(ValueError):
+    """The built model cannot run under vmap with the same numbers as alone."""
+
+
+def _noop(*_: Any) -> None:
+    return None
+
+
+@dataclass
+class Member:
+    """One run's share of the loop: what it trains on, what it recorded, how it ended."""
+
+    experiment: Experiment
+    dataset: Dataset
+    log: Callable[[dict[str, float], int], None] = _noop
+    progress: Callable[[int, dict[str, float]], None] = _noop
+    #: Progress measures, called at each evaluation as ``(step, model) -> metrics``.
+    measures: list[Callable[[int, Any], dict[str, float]]] = field(default_factory=list)
+    #: History monitors (e.g. the early warning), called after each evaluation on the history.
+    monitors: list[Callable[[list[dict[str, float]]], dict[str, float]]] = field(
+        default_factory=list
+    )
+    history: list[dict[str, float]] = field(default_factory=list)
+    held: int = 0  # consecutive evaluations at or above train.stop.test_acc
+    active: bool = True
+    error: BaseException | None = None
+    model: nn.Module | None = None  # the trained model, once train() returns
+
+    @property
+    def last_step(self) -> int:
+        return int(self.history[-1]["step"]) if self.history else 0
+
+    def fail(self, error: BaseException) -> None:
+        self.active, self.error = False, error
+
+    def record(self, step: int, metrics: dict[str, float], model: Any = None) -> None:
+        """One evaluation: NaN check, measures, monitors, log, progress, early stop."""
+        if not math.isfinite(metrics.get(names.TRAIN_LOSS, 0.0)):
+            self.fail(Diverged(step))
+            return
+        if model is not None and self.measures:
+            metrics = dict(metrics)
+            for measure in self.measures:
+                metrics.update(measure(step, model))
+        self.history.append({"step": step, **metrics})
+        if self.monitors:
+            metrics = dict(metrics)
+            for monitor in self.monitors:
+                extra = monitor(self.history)
+                metrics.update(extra)
+                self.history[-1].update(extra)
+        self.log(metrics, step)
+        self.progress(step, metrics)
+        stop = self.experiment.train.stop
+        if stop is not None and names.TEST_ACC in metrics:
+            self.held = self.held + 1 if metrics[names.TEST_ACC] >= stop.test_acc else 0
+            if self.held >= stop.patience_evals:
+                self.active = False
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"held": self.held, "active": self.active,
+                "history": [dict(h) for h in self.history]}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take a checkpointed member's state; replay its history into the (new) run."""
+        self.held, self.active = int(state["held"]), bool(state["active"])
+        for entry in state["history"]:
+            metrics = {k: v for k, v in entry.items() if k != "step"}
+            self.history.append(dict(entry))
+            self.log(metrics, int(entry["step"]))
+            self.progress(int(entry["step"]), metrics)
+
+
+def train(
+    members: list[Member], runner: Runner, device: torch.device, resume: bool = False
+) -> None:
+    """Train the members to the end (or early stop); each ends active=False or with error.
+
+    Raises only for what ends every member at once (an exception in the loop, Ctrl-C); a
+    member's divergence is recorded in ``member.error`` and the others go on.
+    """
+    spec = members[0].experiment.train
+    models = []
+    for m in members:
+        torch.manual_seed(m.experiment.seed)  # init depends on the member's seed only
+        models.append(runner.build(m.experiment, m.dataset).to(device))
+    tensors = [{k: getattr(m.dataset, k).to(device) for k in SPLITS} for m in members]
+    streams = [BatchStream(m.dataset.n_train, spec.batch_size, m.experiment.seed, device)
+               for m in members]
+    if len(members) == 1:
+        learner: SingleLearner | StackedLearner = SingleLearner(models[0], runner)
+    else:
+        why = model_vectorizable(models[0])
+        if why:
+            raise NotVectorizable(why)
+        template = Batch(None, tensors[0]["x_train"], tensors[0]["y_train"],
+                         members[0].dataset, spec)
+        learner = StackedLearner(models, runner, template)
+    opt, sched = build_optimizer(learner.parameters(), spec.optimizer)
+    grokfast = GradFilter(spec.grokfast, learner.parameters())  # no-op if unset
+    ckpt = Checkpoint(checkpoint_path([m.experiment for m in members]),
+                      members[0].experiment.tracking.checkpoint_every)
+    parts: dict[str, Any] = {"learner": learner, "optimizer": opt, "scheduler": sched,
+                             "grokfast": grokfast}
+
+    def evaluate(step: int) -> None:
+        for j, m in enumerate(members):
+            if m.active:
+                model = learner.member_model(j)
+                m.record(step, runner.evaluate(model, m.dataset, spec, tensors[j]), model)
+                if not m.active and len(members) > 1:  # the batch trains on: keep its state
+                    m.model = copy.deepcopy(model)
+
+    start = 0
+    state = ckpt.load(device) if resume else None
+    if state is not None:
+        for key, part in parts.items():
+            part.load_state_dict(state[key])
+        set_rng_state(state["rng"])
+        for s, m, st, ms in zip(streams, members, state["batches"], state["members"],
+                                strict=True):
+            s.load_state_dict(st)
+            m.restore(ms)
+        start = int(state["step"])
+    else:
+        evaluate(0)
+
+    check_every_step = device.type == "cpu"  # a NaN check costs a device sync on GPU
+    for step in range(start + 1, spec.steps + 1):
+        if not any(m.active for m in members):
+            break
+        batches = []
+        for s, t in zip(streams, tensors, strict=True):
+            idx = s.next()
+            x, y = (t["x_train"], t["y_train"]) if idx is None else (
+                t["x_train"][idx], t["y_train"][idx])
+            batches.append(Batch(idx, x, y, members[0].dataset, spec))
+        losses = learner.losses(batches)
+        opt.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        grokfast()
+        opt.step()
+        sched.step()
+        if check_every_step:
+            for m, value in zip(members, losses.tolist(), strict=True):
+                if m.active and not math.isfinite(value):
+                    m.fail(Diverged(step))
+        if step % spec.eval_every == 0 or step == spec.steps:
+            evaluate(step)
+            if ckpt.due(step):
+                ckpt.save(step, {
+                    **{key: part.state_dict() for key, part in parts.items()},
+                    "rng": rng_state(),
+                    "batches": [s.state_dict() for s in streams],
+                    "members": [m.state_dict() for m in members],
+                })
+    for j, m in enumerate(members):
+        m.active = False
+        if m.model is None:
+            m.model = learner.member_model(j)
+    ckpt.delete()
+
+
+def fit(
+    experiment: Experiment,
+    device: str | torch.device = "cpu",
+    dataset: Dataset | None = None,
+    measures: bool = True,
+) -> Member:
+    """Train one experiment without MLflow (tests, benches, notebooks); returns its member.
+
+    Divergence is recorded in ``member.error``, as in a tracked run.
+    """
+    from grokspec.metrics.measures import build_measures
+    from grokspec.training.runner import load_runner, runner_name
+
+    dev = torch.device(device) if isinstance(device, str) else device
+    data = dataset if dataset is not None else experiment.dataset.build(experiment.seed)
+    member = Member(experiment, data)
+    if measures:
+        member.measures, member.monitors = build_measures(experiment, data, dev)
+    train([member], load_runner(runner_name(experiment)), dev)
+    return member
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` -> cuda when present, else cpu."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)

@@ -1,0 +1,93 @@
+"""Batched sweeps: an lr x weight-decay grid trains as one computation, each point its own
+MLflow child with the numbers it has alone (issue 14)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from grokspec.sweep.expand import load_sweep
+from grokspec.sweep.launch import plan_tasks, run_sweep
+from grokspec.training import cost
+from tests.helpers import TINY_GROK
+
+CORE = ("train/loss", "train/acc", "test/loss", "test/acc")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _grid_spec(tmp_path: Path, vectorize: object, **train: object) -> Path:
+    spec = {**TINY_GROK, "analysis": {"metrics": []},
+            "train": {**TINY_GROK["train"], "steps": 150, "eval_every": 50, "stop": None,
+                      "batch_size": 64, **train},
+            "sweep": {"grid": {"train.optimizer.lr": [1e-3, 3e-3],
+                               "train.optimizer.weight_decay": [0.1, 1.0]},
+                      "vectorize": vectorize}}
+    path = tmp_path / f"grid-{vectorize}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def _curves(client, run_id: str) -> dict[str, list[tuple[int, float]]]:  # noqa: ANN001
+    return {m: [(x.step, x.value) for x in client.get_metric_history(run_id, m)] for m in CORE}
+
+
+def test_lr_wd_grid_batched_equals_each_point_alone(tmp_path: Path, client) -> None:  # noqa: ANN001
+    path = _grid_spec(tmp_path, True, grokfast={"alpha": 0.9, "lamb": 1.0})
+    sweep = load_sweep(path)
+    notes: list[str] = []
+    tasks = plan_tasks(sweep.points, sweep, "p", "cpu", False, "sqlite://", notes.append)
+    assert [len(t.experiments) for t in tasks] == [4] and tasks[0].vectorize, notes
+    batched = run_sweep(sweep, device="cpu", echo=lambda m: None)
+    alone = run_sweep(load_sweep(_grid_spec(tmp_path, False,
+                                            grokfast={"alpha": 0.9, "lamb": 1.0})),
+                      device="cpu", echo=lambda m: None)
+    assert batched.status == alone.status == "FINISHED"
+    assert len({r["run_id"] for r in batched.table}) == 4  # one child run per point
+    finals = []
+    for rb, ra in zip(batched.table, alone.table, strict=True):
+        run = client.get_run(rb["run_id"])
+        assert run.data.tags["mlflow.parentRunId"] == batched.parent_run_id
+        lr, wd = float(run.data.params["train.optimizer.lr"]), float(
+            run.data.params["train.optimizer.weight_decay"])
+        # its own params, not the batch's
+        assert (lr, wd) == (rb["train.optimizer.lr"], rb["train.optimizer.weight_decay"])
+        cb, ca = _curves(client, rb["run_id"]), _curves(client, ra["run_id"])
+        for metric in CORE:
+            assert [s for s, _ in cb[metric]] == [s for s, _ in ca[metric]]
+            for (_, vb), (_, va) in zip(cb[metric], ca[metric], strict=True):
+                assert vb == pytest.approx(va, rel=1e-4, abs=1e-6), (lr, wd, metric)
+        finals.append(cb["train/loss"][-1][1])
+    assert len({round(f, 4) for f in finals}) == 4  # the four points really trained apart
+
+
+def test_auto_decides_from_the_probe_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sweep = load_sweep(_grid_spec(tmp_path, "auto"))
+    for batch, expected in ((True, [4]), (False, [1, 1, 1, 1])):
+        verdict = cost.Verdict(batch, alone_s=0.02, batched_s=0.01 if batch else 0.03, n=4,
+                               device="cpu", clock="test")
+        monkeypatch.setattr(cost, "decide", lambda exps, dev, v=verdict: v)
+        notes: list[str] = []
+        tasks = plan_tasks(sweep.points, sweep, "p", "cpu", False, "sqlite://", notes.append)
+        assert [len(t.experiments) for t in tasks] == expected
+        assert any("probe" in n and "ms/step" in n for n in notes), notes
+
+
+def test_the_probe_measures_both_sides_on_this_device(tmp_path: Path) -> None:
+    sweep = load_sweep(_grid_spec(tmp_path, "auto"))
+    verdict = cost.probe([p.experiment for p in sweep.points], torch.device("cpu"))
+    assert verdict.alone_s > 0 and verdict.batched_s > 0 and verdict.n == 4
+    assert verdict.batch == (verdict.batched_s <= cost.MARGIN * verdict.alone_s)
+    assert "4 members" in verdict.explain()

@@ -1,0 +1,138 @@
+"""A tracking server that is down, or dies mid-run (issue 12). Real `mlflow server` processes
+on 127.0.0.1, started by the test and stopped by their process group id.
+
+Down at start: one line naming the URI and what to do, exit 2, within seconds, nothing
+trained (before: silent for minutes, then a traceback). Dying mid-run: training completes,
+the run's writes are spooled under grokspec_out/spool/, `grokspec sync` replays them into
+the restarted server (before: training froze at the next metric flush).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from grokspec.cli.main import main
+from tests.helpers import TINY_GROK
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_spec(folder: Path, uri: str, **train: object) -> Path:
+    spec = {**TINY_GROK, "analysis": {"metrics": []},
+            "train": {**TINY_GROK["train"], "stop": None, **train},
+            "tracking": {"experiment": "served", "uri": uri}}
+    path = folder / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_server_down_at_start_exits_2_fast(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    uri = f"http://127.0.0.1:{free_port()}"
+    spec = write_spec(tmp_path, uri)
+    start = time.monotonic()
+    assert main(["run", str(spec), "--no-progress"]) == 2
+    elapsed = time.monotonic() - start
+    err = capsys.readouterr().err
+    assert elapsed < 10, elapsed
+    assert err.count("\n") == 1 and f"cannot reach the MLflow tracking server at {uri}" in err
+    assert "mlflow server" in err and not (tmp_path / "grokspec_out").exists()
+
+
+def test_server_down_at_start_cli_has_no_traceback(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, f"http://127.0.0.1:{free_port()}")
+    proc = subprocess.run([sys.executable, "-m", "grokspec.cli", "run", str(spec),
+                           "--no-progress"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: cannot reach the MLflow tracking server")
+
+
+class Server:
+    """`mlflow server` on 127.0.0.1 with a SQLite store in ``folder``."""
+
+    def __init__(self, folder: Path, port: int) -> None:
+        self.folder, self.port = folder, port
+        self.uri = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
+               "--port", str(self.port), "--workers", "1",
+               "--backend-store-uri", f"sqlite:///{self.folder / 'server.db'}",
+               "--artifacts-destination", str(self.folder / "server-artifacts")]
+        self.proc = subprocess.Popen(cmd, cwd=self.folder, start_new_session=True,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        from grokspec.tracking.health import server_problem
+
+        while server_problem(self.uri, timeout=1.0) is not None:
+            assert self.proc.poll() is None, "mlflow server exited"
+            assert time.monotonic() < deadline, "mlflow server did not come up"
+            time.sleep(0.5)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # the server and its workers
+            self.proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_server_dies_mid_run_then_sync_restores(tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    server = Server(tmp_path, free_port())
+    server.start()
+    spec = write_spec(tmp_path, server.uri, steps=3000, eval_every=25)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen([sys.executable, "-m", "grokspec.cli", "run", str(spec),
+                             "--no-progress"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        client = MlflowClient(tracking_uri=server.uri)
+        deadline = time.monotonic() + 180
+        run = None
+        while run is None:
+            assert time.monotonic() < deadline and proc.poll() is None, "no metrics reached"
+            time.sleep(0.5)
+            exp = client.get_experiment_by_name("served")
+            runs = client.search_runs([exp.experiment_id]) if exp else []
+            run = runs[0] if runs and runs[0].data.metrics else None
+        server.kill()
+        out, err = proc.communicate(timeout=600)
+    finally:
+        proc.kill()
+        server.kill()
+    assert proc.returncode == 0, err[-3000:]
+    assert "Traceback" not in err and "stopped answering" in err and "grokspec sync" in err
+    spool = tmp_path / "grokspec_out" / "spool" / run.info.run_id
+    assert (spool / "ops.jsonl").exists()
+
+    server.start()  # the same store, back up
+    try:
+        sync = subprocess.run([sys.executable, "-m", "grokspec.cli", "sync"], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert sync.returncode == 0, sync.stderr[-3000:]
+        assert f"synced run {run.info.run_id}" in sync.stdout
+        restored = client.get_run(run.info.run_id)
+        history = client.get_metric_history(run.info.run_id, "train/acc")
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    finally:
+        server.kill()
+    assert restored.info.status == "FINISHED"
+    assert sorted(m.step for m in history) == list(range(0, 3001, 25))  # every evaluation
+    assert {"history.csv", "summary.json"} <= artifacts
+    assert not spool.exists()
