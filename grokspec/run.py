@@ -27,6 +27,7 @@ from grokspec.metrics.events import grok_events
 from grokspec.metrics.measures import build_measures
 from grokspec.metrics.summary import analyse, summary_metrics
 from grokspec.spec.experiment import Experiment, flatten
+from grokspec.tracking import tags as tag
 from grokspec.tracking.tracker import Tracker, resolve_uri
 from grokspec.training.batched import spec_vectorizable
 from grokspec.training.loop import Member, NotVectorizable, resolve_device, train
@@ -95,15 +96,15 @@ def split_fingerprint(dataset: Any) -> str:
 
 def run_tags(experiment: Experiment) -> dict[str, str]:
     tags = {
-        "grokspec.learner": experiment.learner.kind,
-        "grokspec.dataset": experiment.dataset.kind,
-        "grokspec.spec_hash": experiment.spec_hash(),
-        "grokspec.version": grokspec.__version__,
-        "grokspec.runner": runner_name(experiment),
+        tag.LEARNER: experiment.learner.kind,
+        tag.DATASET: experiment.dataset.kind,
+        tag.SPEC_HASH: experiment.spec_hash(),
+        tag.VERSION: grokspec.__version__,
+        tag.RUNNER: runner_name(experiment),
         **experiment.tracking.tags,
     }
     if experiment.description:
-        tags["mlflow.note.content"] = experiment.description
+        tags[tag.NOTE] = experiment.description
     return tags
 
 
@@ -115,10 +116,13 @@ def open_run(
     device: Any,
     progress: bool = False,
     parent_run_id: str | None = None,
+    threads: int | None = None,
 ) -> OpenRun:
-    """Build and check the dataset, then create the MLflow run (params, tags)."""
+    """Build and check the dataset, choose torch's threads (``threads``: as given), then
+    create the MLflow run (params, tags, the split as its dataset input)."""
     dataset = experiment.dataset.build(experiment.seed)
     experiment.learner.check_dataset(dataset)
+    n_threads = use_threads(experiment, dataset, threads)
     measures, monitors = build_measures(experiment, dataset, device)
     tracker = Tracker(
         resolve_uri(experiment.tracking.uri),
@@ -132,8 +136,10 @@ def open_run(
     run = OpenRun(experiment, tracker, member)
     try:
         tracker.log_params(flatten(experiment.resolved()))
-        tracker.set_tags({"grokspec.device": str(device),
-                          "grokspec.split": split_fingerprint(dataset)})
+        fingerprint = split_fingerprint(dataset)
+        tracker.set_tags({tag.DEVICE: str(device), tag.SPLIT: fingerprint,
+                          tag.THREADS: str(n_threads)})
+        tracker.log_experiment_input(experiment, dataset, fingerprint)
     except BaseException as exc:
         _safe_end(run, "FAILED", f"{type(exc).__name__}: {exc} (logging the spec)")
         raise
@@ -194,13 +200,15 @@ def run_experiment(
     parent_run_id: str | None = None,
     runner: Runner | None = None,
     resume: bool = False,
+    threads: int | None = None,
 ) -> RunResult:
     """Train ``experiment`` and log it as one MLflow run. Raises on crash, Ctrl-C or
-    SIGTERM (after marking the run FAILED/KILLED); returns a FAILED result on divergence."""
+    SIGTERM (after marking the run FAILED/KILLED); returns a FAILED result on divergence.
+    ``threads``: torch's intra-op threads (default: chosen, see grokspec.training.threads)."""
     runner = runner or load_runner(runner_name(experiment))
     dev = resolve_device(device)
     with terminate_as_interrupt():
-        run = open_run(experiment, dev, progress, parent_run_id)
+        run = open_run(experiment, dev, progress, parent_run_id, threads)
         return train_and_close([run], runner, dev, resume)[0]
 
 
@@ -209,21 +217,22 @@ def run_batch(
     device: str = "auto",
     parent_run_id: str | None = None,
     resume: bool = False,
+    threads: int | None = None,
 ) -> list[RunResult]:
     """The seeds of one spec as one vectorized computation: N runs opened, one loop, N runs
     closed. Falls back to one run after another (with a note) when they cannot be batched."""
     why = spec_vectorizable(experiments[0])
     if why:
         print(f"vectorize: {why}; running the seeds one after another", file=sys.stderr)
-        return [run_experiment(e, device, parent_run_id=parent_run_id, resume=resume)
-                for e in experiments]
+        return [run_experiment(e, device, parent_run_id=parent_run_id, resume=resume,
+                               threads=threads) for e in experiments]
     runner = load_runner(runner_name(experiments[0]))
     dev = resolve_device(device)
     runs: list[OpenRun] = []
     with terminate_as_interrupt():
         try:
             for e in experiments:
-                runs.append(open_run(e, dev, parent_run_id=parent_run_id))
+                runs.append(open_run(e, dev, parent_run_id=parent_run_id, threads=threads))
         except BaseException as exc:  # close the runs already opened before re-raising
             for r in runs:
                 _safe_end(r, "FAILED", f"a sibling in the batch failed to start: {exc}")
@@ -247,8 +256,31 @@ def _finish_artifacts(
     if summary is not None:
         files["summary.json"] = json.dumps(summary, indent=2).encode()
     if history:
-        files["curves.png"] = to_png(curves_figure(history, experiment.name))
+        files["curves.png"] = to_png(curves_figure(history, curves_title(experiment)))
     tracker.log_files(files)
+
+
+def curves_title(experiment: Experiment) -> str:
+    """``cross-model-parity / gp: gp on parity``: which run, and which learner on what."""
+    name = experiment.name
+    if experiment.tracking.run_name and experiment.tracking.run_name != name:
+        name = f"{name} / {experiment.tracking.run_name}"
+    return f"{name}: {experiment.learner.kind} on {experiment.dataset.kind}"
+
+
+_announced: set[tuple[int, str]] = set()
+
+
+def use_threads(experiment: Experiment, dataset: Any, requested: int | None) -> int:
+    """Choose and set torch's intra-op threads for this run; say so (once per choice)."""
+    from grokspec.training.threads import apply_threads, choose_threads
+
+    n, why = choose_threads(experiment, dataset, requested)
+    apply_threads(n)
+    if (n, why) not in _announced:
+        _announced.add((n, why))
+        print(f"threads: {n} ({why})", file=sys.stderr)
+    return n
 
 
 def _safe_end(run: OpenRun, status: str, reason: str) -> None:

@@ -30,11 +30,12 @@ class GradientRunner:
         from grokspec.training.evaluation import loss_fn
 
         loss = loss_fn(model(batch.x), batch.y, batch.dataset, batch.train)
-        # A model's own extra loss term, computed after its forward pass: the Bayesian net's
-        # KL (ELBO), the mixture of experts' load-balancing loss.
-        penalty = getattr(model, "penalty", None)
-        if callable(penalty):
-            loss = loss + penalty()
+        from grokspec.learners.contract import PENALTY
+
+        # A model's own extra loss term, declared through the learner contract and computed
+        # after its forward pass: the Bayesian net's KL (ELBO), the MoE's load balancing.
+        if PENALTY in getattr(model, "provides", ()):
+            loss = loss + model.penalty()
         return loss
 
     def evaluate(self, model: nn.Module, dataset: Any, train: Any,

@@ -13,6 +13,7 @@ import yaml
 from grokspec.sweep.expand import load_sweep
 from grokspec.sweep.launch import plan_tasks, run_sweep
 from grokspec.training import cost
+from grokspec.training.batched_optim import BatchedOptimizer
 from tests.helpers import TINY_GROK
 
 CORE = ("train/loss", "train/acc", "test/loss", "test/acc")
@@ -42,13 +43,25 @@ def _curves(client, run_id: str) -> dict[str, list[tuple[int, float]]]:  # noqa:
     return {m: [(x.step, x.value) for x in client.get_metric_history(run_id, m)] for m in CORE}
 
 
-def test_lr_wd_grid_batched_equals_each_point_alone(tmp_path: Path, client) -> None:  # noqa: ANN001
+def test_lr_wd_grid_batched_equals_each_point_alone(
+    tmp_path: Path, client, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
     path = _grid_spec(tmp_path, True, grokfast={"alpha": 0.9, "lamb": 1.0})
     sweep = load_sweep(path)
     notes: list[str] = []
     tasks = plan_tasks(sweep.points, sweep, "p", "cpu", False, "sqlite://", notes.append)
     assert [len(t.experiments) for t in tasks] == [4] and tasks[0].vectorize, notes
+    steps = {"n": 0}
+    real_step = BatchedOptimizer.step
+
+    def counted(self: BatchedOptimizer) -> None:
+        steps["n"] += 1
+        real_step(self)
+
+    monkeypatch.setattr(BatchedOptimizer, "step", counted)
     batched = run_sweep(sweep, device="cpu", echo=lambda m: None)
+    assert steps["n"] == 150  # one batched computation, per-member optimizer settings
+    monkeypatch.setattr(BatchedOptimizer, "step", real_step)
     alone = run_sweep(load_sweep(_grid_spec(tmp_path, False,
                                             grokfast={"alpha": 0.9, "lamb": 1.0})),
                       device="cpu", echo=lambda m: None)

@@ -244,3 +244,34 @@ def test_alpha_scaled_gradient_is_that_of_the_loss_over_alpha_squared() -> None:
     assert float(loss) == pytest.approx(float(torch.nn.functional.cross_entropy(f, y)), rel=1e-5)
     for g, r in zip(grads, ref, strict=True):
         assert torch.allclose(g, r, atol=1e-7)
+
+
+def test_alpha_scaled_network_batches_across_seeds_and_checkpoints() -> None:
+    """theta_0 lives in buffers: stacked per member when seeds train as one vmapped batch,
+    saved with the state dict (a resumed run centres on the same net_0)."""
+    import copy  # noqa: PLC0415
+
+    from torch.func import functional_call, stack_module_state, vmap  # noqa: PLC0415
+
+    ds = ModularSpec(p=11).build(0)
+    models = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        models.append(MLPSpec(width=16, output_scale=4.0).build(ds))
+    with torch.no_grad():
+        for i, m in enumerate(models):
+            for p in m.parameters():
+                p.add_(0.01 * (i + 1))  # each member away from its own theta_0
+    params, buffers = stack_module_state(models)
+    base = copy.deepcopy(models[0]).to("meta")
+    x = ds.x_train[:5]
+    out = vmap(lambda p, b: functional_call(base, (p, b), (x,)))(params, buffers)
+    with torch.no_grad():
+        ref = torch.stack([m(x) for m in models])
+        assert torch.allclose(out, ref, atol=1e-6) and float(ref.abs().max()) > 0
+        torch.manual_seed(5)
+        other = MLPSpec(width=16, output_scale=4.0).build(ds)
+        other.load_state_dict(models[1].state_dict())
+        assert torch.equal(other(x), models[1](x))
+    assert "theta0_0" in models[0].state_dict()
+    assert not any("theta0" in n for n, _ in models[0].named_parameters())

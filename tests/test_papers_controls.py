@@ -49,7 +49,7 @@ def test_trend_needs_points_and_an_effect_size() -> None:
     # Large but out of order.
     assert not trend([1, 2, 3, 4], [10, 400, 5, 300], "up", 4, 0.8, 2.0).holds
     t = trend([1, 2, 3, 4], [100, 200, 400, 800], "up", 4, 0.8, 2.0)
-    assert t.holds and t.rho == 1.0 and t.fold == pytest.approx(600 / 150)
+    assert t.holds and t.rho == pytest.approx(1.0) and t.fold == pytest.approx(600 / 150)
     assert trend([1, 2, 3, 4], [800, 400, 200, 100], "down", 4, 0.8, 2.0).holds
 
 

@@ -120,7 +120,8 @@ CLAIM = Claim(
     "where a shallow one shows one; the rank of the activations falls at the jumps.",
     rule="Jumps are found in the recorded test accuracy by the stage detector "
     "(analysis.stages). Reproduced when (1) the deep MLP (depth >= {deep_depth}) has >= "
-    "{min_deep_stages} jumps while the shallow one has exactly 1, and (2) across every jump of the deep "
+    "{min_deep_stages} jumps while the shallow one has exactly 1, and (2) across every jump of "
+    "the deep "
     "MLP its mean activation rank (progress/feature_rank, Fan et al.'s definition) falls by >= "
     "{min_rank_drop} of its value before the jump. Some: partly.",
     thresholds=THRESHOLDS,

@@ -9,7 +9,6 @@ from typing import Any
 from grokspec.metrics import names
 from grokspec.papers import synthetic as syn
 from grokspec.papers.claim import (
-    Amendment,
     Claim,
     RunRecord,
     Thresholds,
@@ -62,7 +61,8 @@ def check(records: list[RunRecord], th: Thresholds, figure: bool = False) -> Ver
         from grokspec.papers.figures import curves
 
         fig = curves(rs, (names.TRAIN_LOSS, names.TEST_LOSS, names.NTK_ALIGNMENT),
-                     "Kumar et al.: lazy to rich", label=lambda r: f"alpha {r.value('output_scale')}",
+                     "Kumar et al.: lazy to rich",
+                     label=lambda r: f"alpha {r.value('output_scale')}",
                      ylabel="value")
     return Verdict(label, why, rows, fig)
 

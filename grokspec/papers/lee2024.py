@@ -8,7 +8,6 @@ from typing import Any
 from grokspec.metrics import names
 from grokspec.papers import synthetic as syn
 from grokspec.papers.claim import (
-    Amendment,
     Claim,
     RuleInputError,
     RunRecord,

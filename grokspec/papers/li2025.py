@@ -33,7 +33,8 @@ def check(records: list[RunRecord], th: Thresholds, figure: bool = False) -> Ver
         (f"test accuracy rises after train fits ({th['phase_rule']} rule: "
          f"{r.phase(th['phase_rule'])})", r.phase(th["phase_rule"]) == "grokking"),
         (f"pathway distance (all sample pairs) at the test fit <= {th['max_distance_ratio']:g}x "
-         "its value at the train fit", None not in (d0, d1) and d1 <= th["max_distance_ratio"] * d0),
+         "its value at the train fit",
+         None not in (d0, d1) and d1 <= th["max_distance_ratio"] * d0),
         (f"pathway consistency rises by >= {th['min_consistency_rise']:g} between the fits",
          None not in (c0, c1) and c1 - c0 >= th["min_consistency_rise"]),
         (f"train accuracy stays >= {th['min_train_acc']:g} in between",

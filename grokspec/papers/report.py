@@ -192,16 +192,26 @@ def decide(
 
 def render(results: Sequence[PaperResult], out: Path, records_file: Path,
            figures: Path | None) -> str:
-    """The markdown report (deterministic); figures are written when ``figures`` is given."""
-    figdir = out.parent / "figures"
+    """Write the markdown report to ``out``, and each verdict's figure when ``figures`` is
+    given (figures/<paper>.png next to ``out``)."""
     for res in results:
-        res.figure_path = figdir / f"{res.claim.paper}.png"
         if figures is not None and res.verdict.figure is not None:
             import matplotlib.pyplot as plt
 
             figures.mkdir(parents=True, exist_ok=True)
-            res.verdict.figure.savefig(figures / res.figure_path.name, format="png", dpi=80)
+            res.verdict.figure.savefig(figures / f"{res.claim.paper}.png", format="png", dpi=80)
             plt.close(res.verdict.figure)
+    text = markdown(results, out, records_file)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    return text
+
+
+def markdown(results: Sequence[PaperResult], out: Path, records_file: Path) -> str:
+    """The report's text: a pure function of the results, ``out``'s folder and the records
+    file's path (no clock, no machine), so it can be compared with the committed file."""
+    for res in results:
+        res.figure_path = out.parent / "figures" / f"{res.claim.paper}.png"
     rec_rel = _rel(records_file, out.parent)
     lines = [
         "# Reproductions of the seed papers",
@@ -211,7 +221,7 @@ def render(results: Sequence[PaperResult], out: Path, records_file: Path,
         f"run records in [`{rec_rel}`]({rec_rel}) (per run: spec hash, resolved spec, metric "
         "history at every evaluation, summary). Regenerate this file from those records, "
         "without training: `grokspec report specs/papers/ --from-records "
-        f"{_rel(records_file, Path.cwd()) if records_file.is_absolute() else records_file}`"
+        f"{_rel(records_file, out.parent.parent)}`"
         ". A test fails when this file differs from what the current code decides from the "
         "committed records. Wall time is the summed duration of the runs, on a shared 2-core "
         "CPU (other jobs ran at the same time: timings are noisy).",
@@ -229,10 +239,7 @@ def render(results: Sequence[PaperResult], out: Path, records_file: Path,
             f"[{res.spec_path.name}]({_rel(res.spec_path, out.parent)}) |")
     for res in results:
         lines += _section(res, out)
-    text = "\n".join(lines) + "\n"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    return text
+    return "\n".join(lines) + "\n"
 
 
 def _section(res: PaperResult, out: Path) -> list[str]:
@@ -317,5 +324,5 @@ def records_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}-records.json.gz")
 
 
-__all__ = ["PaperResult", "Target", "collect", "decide", "from_records", "precheck",
+__all__ = ["PaperResult", "Target", "collect", "decide", "from_records", "markdown", "precheck",
            "records_path", "render", "spec_files", "targets"]

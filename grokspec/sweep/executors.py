@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from grokspec.spec.experiment import Experiment
+from grokspec.training.threads import cores
 
 
 @dataclass
@@ -82,7 +83,8 @@ def run_one(exp: Experiment, task: Task) -> Outcome:
     start = time.monotonic()
     try:
         result = run_experiment(
-            exp, device=task.device, parent_run_id=task.parent_run_id, resume=task.resume
+            exp, device=task.device, parent_run_id=task.parent_run_id, resume=task.resume,
+            threads=task.threads,
         )
     except KeyboardInterrupt:
         raise
@@ -101,7 +103,8 @@ def run_batch_task(task: Task) -> list[Outcome]:
 
     start = time.monotonic()
     try:
-        results = run_batch(task.experiments, task.device, task.parent_run_id, task.resume)
+        results = run_batch(task.experiments, task.device, task.parent_run_id, task.resume,
+                            threads=task.threads)
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # noqa: BLE001 - the runs are closed FAILED already
@@ -136,7 +139,8 @@ class SerialExecutor:
 
 
 class ProcessExecutor:
-    """A local pool of ``workers`` processes, each with ``cores // workers`` torch threads.
+    """A local pool of ``workers`` processes, each with ``cores // workers`` torch threads
+    (one per worker when there are as many workers as cores: tiny models oversubscribe).
 
     Processes are spawned (not forked): a fork after torch has started its OpenMP threads
     can deadlock. With one GPU every worker shares it; with several, the orchestrator
@@ -145,7 +149,7 @@ class ProcessExecutor:
 
     def __init__(self, workers: int, threads: int | None = None) -> None:
         self.workers = workers
-        self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
+        self.threads = threads or max(1, cores() // workers)
 
     def run(self, tasks: list[Task]) -> Iterator[tuple[Task, list[Outcome]]]:
         for task in tasks:
@@ -181,6 +185,7 @@ class RayExecutor:
     ) -> None:
         self.address, self.cpus, self.gpus = address, cpus, gpus
         self.init_kwargs = init_kwargs or {}
+        self.threads: int | None = None  # --threads; default: the task's CPUs
 
     def run(self, tasks: list[Task]) -> Iterator[tuple[Task, list[Outcome]]]:
         try:
@@ -195,7 +200,7 @@ class RayExecutor:
             ray.init(address=self.address, **kwargs)
         remote = ray.remote(run_task).options(num_cpus=self.cpus, num_gpus=self.gpus)
         for task in tasks:
-            task.threads = task.threads or max(1, int(self.cpus))
+            task.threads = task.threads or self.threads or max(1, int(self.cpus))
         refs = {remote.remote(t): t for t in tasks}
         pending = list(refs)
         try:
@@ -214,11 +219,15 @@ class RayExecutor:
 
 
 def make_executor(
-    kind: str, workers: int = 1, address: str | None = None, cpus: float = 1.0, gpus: float = 0.0
+    kind: str, workers: int = 1, address: str | None = None, cpus: float = 1.0,
+    gpus: float = 0.0, threads: int | None = None,
 ) -> Executor:
-    """The executor the CLI asks for: serial | process | ray (``--workers N`` > 1 -> process)."""
+    """The executor the CLI asks for: serial | process | ray (``--workers N`` > 1 -> process).
+    ``threads`` (``--threads``): torch threads per run; default: see each executor."""
     if kind == "ray":
-        return RayExecutor(address, cpus, gpus)
+        ray_executor = RayExecutor(address, cpus, gpus)
+        ray_executor.threads = threads
+        return ray_executor
     if kind == "process" or (kind == "auto" and workers > 1):
-        return ProcessExecutor(max(1, workers))
-    return SerialExecutor()
+        return ProcessExecutor(max(1, workers), threads)
+    return SerialExecutor(threads)

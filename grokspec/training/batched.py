@@ -138,7 +138,9 @@ def worth_it(exp: Experiment, n_train: int | None, device: str) -> str | None:
 
 def model_vectorizable(model: nn.Module) -> str | None:
     """Why this built model cannot run under vmap with the same numbers as alone."""
-    if callable(getattr(model, "penalty", None)):
+    from grokspec.learners.contract import PENALTY
+
+    if PENALTY in getattr(model, "provides", ()):
         return "the model adds its own loss term (penalty), computed outside forward"
     for m in model.modules():
         if isinstance(m, nn.Dropout) and m.p > 0:

@@ -8,9 +8,11 @@ and ``evaluate`` (:mod:`grokspec.training.runner`); modes (one model or N stacke
 CPU or GPU, resumed or fresh) are branches here, never copies of this loop.
 
 A :class:`Member` is one MLflow run's share of the loop: its experiment, dataset, metric
-history and callbacks. One member is a plain run; N members (seeds of one spec) train as one
-vmapped computation (:mod:`grokspec.training.batched`) and still record, stop and fail one by
-one. Nothing here talks to MLflow: ``Member.log`` is handed in by :mod:`grokspec.run`.
+history and callbacks. One member is a plain run; N members (seeds of one spec, or sweep
+points that differ only in seed, optimizer or Grokfast settings: per-member hyperparameters in
+:mod:`grokspec.training.batched_optim`) train as one vmapped computation
+(:mod:`grokspec.training.batched`) and still record, stop and fail one by one. Nothing here
+talks to MLflow: ``Member.log`` is handed in by :mod:`grokspec.run`.
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ from grokspec.datasets.base import Dataset
 from grokspec.metrics import names
 from grokspec.spec.experiment import Experiment
 from grokspec.training.batched import SingleLearner, StackedLearner, model_vectorizable
+from grokspec.training.batched_optim import build_update
 from grokspec.training.batches import Batch, BatchStream
 from grokspec.training.checkpoint import Checkpoint, checkpoint_path, rng_state, set_rng_state
-from grokspec.training.grokfast import GradFilter
-from grokspec.training.optim import build_optimizer
+from grokspec.training.grouping import why_not_one_batch
 from grokspec.training.runner import Runner
 
 SPLITS = ("x_train", "y_train", "x_test", "y_test")
@@ -137,14 +139,16 @@ def train(
     if len(members) == 1:
         learner: SingleLearner | StackedLearner = SingleLearner(models[0], runner)
     else:
-        why = model_vectorizable(models[0])
+        why = why_not_one_batch([m.experiment for m in members]) or model_vectorizable(
+            models[0])
         if why:
             raise NotVectorizable(why)
         template = Batch(None, tensors[0]["x_train"], tensors[0]["y_train"],
                          members[0].dataset, spec)
         learner = StackedLearner(models, runner, template)
-    opt, sched = build_optimizer(learner.parameters(), spec.optimizer)
-    grokfast = GradFilter(spec.grokfast, learner.parameters())  # no-op if unset
+    # torch's optimizer and GradFilter, or per-member ones when the members' settings differ
+    trains = [m.experiment.train for m in members]
+    opt, sched, grokfast = build_update(learner.parameters(), trains)
     ckpt = Checkpoint(checkpoint_path([m.experiment for m in members]),
                       members[0].experiment.tracking.checkpoint_every)
     parts: dict[str, Any] = {"learner": learner, "optimizer": opt, "scheduler": sched,

@@ -1,0 +1,125 @@
+"""The layout shows the architecture: packages named after concepts, no import cycles, small
+modules, the plugin folder installed under grokspec's own name, MLflow behind one gateway.
+
+These are the promises of docs/architecture.md, checked so they stay true.
+"""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PKG = ROOT / "grokspec"
+#: Modules allowed over MAX_LINES, each with the reason it is one unit.
+LONG_OK: dict[str, str] = {}
+MAX_LINES = 400
+MAX_TOP_LEVEL_MODULES = 10
+
+
+def modules() -> dict[str, Path]:
+    """Dotted name -> file, for grokspec/ and runners/ (installed as grokspec.runners)."""
+    out = {}
+    for base, prefix in ((PKG, "grokspec"), (ROOT / "runners", "grokspec.runners")):
+        for f in base.rglob("*.py"):
+            parts = list(f.relative_to(base).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            out[".".join([prefix, *parts])] = f
+    return out
+
+
+def module_level_imports(path: Path, name: str) -> set[str]:
+    """grokspec modules imported when ``name`` is imported (not under TYPE_CHECKING, not
+    inside functions: those are lazy by design)."""
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+
+    def visit(stmts: list[ast.stmt]) -> None:
+        for node in stmts:
+            if isinstance(node, ast.If):
+                test = ast.unparse(node.test)
+                if "TYPE_CHECKING" not in test:
+                    visit(node.body)
+                visit(node.orelse)
+            elif isinstance(node, ast.Try):
+                visit(node.body)
+                for h in node.handlers:
+                    visit(h.body)
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names if a.name.startswith("grokspec"))
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                mod = node.module
+                if node.level:
+                    base = name.split(".")[: -node.level] if not path.name == "__init__.py" else (
+                        name.split(".")[: len(name.split(".")) - node.level + 1])
+                    mod = ".".join([*base, mod])
+                if mod.startswith("grokspec"):
+                    found.add(mod)
+                    for a in node.names:
+                        found.add(f"{mod}.{a.name}")
+
+    visit(tree.body)
+    return found
+
+
+def test_every_package_is_installed_and_runners_is_not_a_bare_package() -> None:
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(cfg["packages"])
+    folders = {".".join(p.parent.relative_to(ROOT).parts) for p in PKG.rglob("__init__.py")}
+    assert folders <= listed, f"add to pyproject [tool.setuptools] packages: {folders - listed}"
+    assert "runners" not in listed and cfg["package-dir"] == {"grokspec.runners": "runners"}
+    eps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
+    assert all(v.startswith("grokspec.runners.") for v in eps["grokspec.runners"].values())
+
+
+def test_no_import_cycles() -> None:
+    mods = modules()
+    graph = {
+        name: {m for m in module_level_imports(path, name) if m in mods and m != name}
+        for name, path in mods.items()
+    }
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def dfs(n: str) -> None:
+        state[n] = 1
+        stack.append(n)
+        for m in sorted(graph[n]):
+            if state.get(m) == 1:
+                cycle = stack[stack.index(m):] + [m]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if m not in state:
+                dfs(m)
+        stack.pop()
+        state[n] = 2
+
+    for n in sorted(graph):
+        if n not in state:
+            dfs(n)
+
+
+def test_modules_are_small_and_the_top_level_is_a_map() -> None:
+    long = {
+        str(f.relative_to(ROOT)): n
+        for f in [*PKG.rglob("*.py"), *(ROOT / "runners").glob("*.py")]
+        if (n := len(f.read_text().splitlines())) > MAX_LINES
+    }
+    assert set(long) <= set(LONG_OK), f"modules over {MAX_LINES} lines: {long}"
+    top = [f.name for f in PKG.glob("*.py") if f.name != "__init__.py"]
+    assert len(top) <= MAX_TOP_LEVEL_MODULES, top
+
+
+def test_one_training_loop() -> None:
+    """Only training/loop.py runs a training loop (backward steps with an evaluation
+    cadence): runners, vectorized batches and benches of grokspec go through it."""
+    steppers = [
+        str(f.relative_to(ROOT))
+        for f in [*PKG.rglob("*.py"), *(ROOT / "runners").glob("*.py"),
+                  *(ROOT / "bench").glob("*.py")]
+        if ".backward()" in (text := f.read_text()) and "eval_every" in text
+    ]
+    allowed = {"grokspec/training/loop.py"}
+    # bench/ holds the hand-written *reference* loops grokspec is measured against.
+    assert {s for s in steppers if not s.startswith("bench/")} <= allowed, steppers
