@@ -43,6 +43,7 @@ class RunResult:
     summary: dict[str, Any] = field(default_factory=dict)
     reason: str | None = None
     artifacts: dict[str, Any] = field(default_factory=dict)
+    experiment_id: str | None = None  # the MLflow experiment (for the UI's address)
 
 
 @dataclass
@@ -140,6 +141,9 @@ def open_run(
         tracker.set_tags({tag.DEVICE: str(device), tag.SPLIT: fingerprint,
                           tag.THREADS: str(n_threads)})
         tracker.log_experiment_input(experiment, dataset, fingerprint)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM while the run was being set up
+        _safe_end(run, "KILLED", interrupt_reason(exc, 0))
+        raise
     except BaseException as exc:
         _safe_end(run, "FAILED", f"{type(exc).__name__}: {exc} (logging the spec)")
         raise
@@ -158,15 +162,25 @@ def close_run(run: OpenRun) -> RunResult:
     if m.error is not None:
         reason = str(m.error)
         _safe_end(run, "FAILED", reason)
-        return RunResult(tracker.run_id, "FAILED", m.history, reason=reason)
-    summary = summarize(run.experiment, m.history)
-    tracker.log_metrics(summary_metrics(summary))
-    tracker.set_tags({names.PHASE_TAG: summary["phase"]})
-    tracker.log_json(summary["stages"], "grok/stages.json")
-    _finish_artifacts(tracker, run.experiment, m.history, summary)
-    tracker.end("FINISHED")
+        return RunResult(tracker.run_id, "FAILED", m.history, reason=reason,
+                         experiment_id=tracker.experiment_id)
+    try:  # anything failing while closing still closes the run (issue 12)
+        summary = summarize(run.experiment, m.history)
+        tracker.log_metrics(summary_metrics(summary))
+        tracker.set_tags({names.PHASE_TAG: summary["phase"],
+                          names.PHASE_RULE_TAG: summary["phase_rule"]})
+        tracker.log_json(summary["stages"], "grok/stages.json")
+        _finish_artifacts(tracker, run.experiment, m.history, summary)
+        tracker.end("FINISHED")
+    except KeyboardInterrupt as exc:
+        _safe_end(run, "KILLED", f"{interrupt_reason(exc, m.last_step)}, while closing")
+        raise
+    except BaseException as exc:
+        _safe_end(run, "FAILED", f"{type(exc).__name__}: {exc} (closing the run after "
+                                 f"step {m.last_step})")
+        raise
     return RunResult(tracker.run_id, "FINISHED", m.history, summary,
-                     artifacts={"model": m.model})
+                     artifacts={"model": m.model}, experiment_id=tracker.experiment_id)
 
 
 def train_and_close(
@@ -187,7 +201,20 @@ def train_and_close(
             reason = f"{type(exc).__name__}: {exc} (after step {r.member.last_step})"
             _safe_end(r, "FAILED", reason)
         raise
-    return [close_run(r) for r in runs]
+    return _close_all(runs)
+
+
+def _close_all(runs: list[OpenRun]) -> list[RunResult]:
+    """Close every run even when closing one of them raises (then re-raise the first)."""
+    results, first = [], None
+    for r in runs:
+        try:
+            results.append(close_run(r))
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others
+            first = first or exc
+    if first is not None:
+        raise first
+    return results
 
 
 # -- entry points -----------------------------------------------------------------------------

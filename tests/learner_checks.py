@@ -19,10 +19,11 @@ def experiment(data: dict[str, Any]) -> Experiment:
     """An experiment from plain data (name and tracking filled in), validated like a file.
 
     Progress measures are off unless ``data`` asks for them: these tests are about what the
-    learner itself logs (the measures have their own tests).
+    learner itself logs (the measures have their own tests), every value as its own metric
+    (``diagnostics: full``; the default summary is tested in tests/test_ui_mlflow.py).
     """
     base = {"name": "learner-test", "tracking": {"experiment": "tests"},
-            "analysis": {"metrics": []}}
+            "analysis": {"metrics": [], "diagnostics": "full"}}
     return validate_data({**base, **data})
 
 

@@ -104,3 +104,41 @@ def test_the_probe_measures_both_sides_on_this_device(tmp_path: Path) -> None:
     assert verdict.alone_s > 0 and verdict.batched_s > 0 and verdict.n == 4
     assert verdict.batch == (verdict.batched_s <= cost.MARGIN * verdict.alone_s)
     assert "4 members" in verdict.explain()
+
+
+def test_batched_grid_resumes_from_its_checkpoint(
+    client, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture  # noqa: ANN001
+) -> None:
+    """Per-member optimizer and Grokfast state are in the batch's checkpoint: a killed batch
+    resumes to the histories of an uninterrupted one, bit for bit on CPU."""
+    from grokspec.run import run_batch
+    from grokspec.training.checkpoint import checkpoint_path
+    from grokspec.training.loop import Member
+    from tests.helpers import experiment
+
+    exps = [experiment(seed=0, analysis={"metrics": []}, tracking={"checkpoint_every": 50},
+                       train={"steps": 150, "eval_every": 25, "stop": None, "batch_size": 64,
+                              "optimizer": {"kind": "adamw", "lr": lr, "weight_decay": wd,
+                                            "warmup_steps": 60},
+                              "grokfast": {"alpha": a, "lamb": 2.0}})
+            for lr, wd, a in ((1e-3, 0.1, 0.9), (3e-3, 1.0, 0.8))]
+    full = run_batch(exps, "cpu")
+    record = Member.record
+
+    def killed(self: Member, step: int, metrics: dict, model: object = None) -> None:
+        if step == 125:
+            raise KeyboardInterrupt
+        record(self, step, metrics, model)
+
+    monkeypatch.setattr(Member, "record", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(exps, "cpu")
+    monkeypatch.setattr(Member, "record", record)
+    assert checkpoint_path(exps).exists()
+    capfd.readouterr()
+    resumed = run_batch(exps, "cpu", resume=True)
+    assert "at step 100" in capfd.readouterr().err  # continued, not started again
+    for a, b in zip(full, resumed, strict=True):
+        assert b.status == "FINISHED"
+        assert b.history == a.history
+    assert full[0].history[-1]["train/loss"] != full[1].history[-1]["train/loss"]

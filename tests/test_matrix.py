@@ -26,12 +26,12 @@ from tests.helpers import TINY_GROK, deep_update
 
 GROKFAST = {"filter": "ema", "alpha": 0.9, "lamb": 2.0}
 GROKFAST_MA = {"filter": "ma", "window": 5, "lamb": 2.0}
-MLP = {"train": {"steps": 200, "eval_every": 25, "stop": None, "batch_size": 64},
+MLP = {"train": {"steps": 100, "eval_every": 25, "stop": None, "batch_size": 64},
        "analysis": {"metrics": []}}
 GP = {
     "dataset": {"kind": "parity", "n_bits": 8, "k": 2, "train_size": 40, "n_examples": 104},
     "learner": {"kind": "gp", "inducing_points": 16},
-    "train": {"optimizer": {"kind": "adam", "lr": 0.05, "weight_decay": 0.0}, "steps": 40,
+    "train": {"optimizer": {"kind": "adam", "lr": 0.05, "weight_decay": 0.0}, "steps": 20,
               "eval_every": 10, "stop": None, "batch_size": 20},
     "analysis": {"metrics": []},
 }
@@ -93,12 +93,12 @@ def test_grokfast_is_applied(kind: str, filt: dict, client) -> None:  # noqa: AN
 def test_resume_equals_uninterrupted(
     kind: str, filt: dict | None, client, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
 ) -> None:
-    every = 50 if kind == "mlp" else 20
+    every = 50 if kind == "mlp" else 10
     exp = experiment(**base(kind, train={"grokfast": filt},
                             tracking={"checkpoint_every": every}))
     full = run_experiment(exp, device="cpu")
     assert not checkpoint_path(exp).exists()  # deleted once finished
-    resumed = killed_then_resumed(exp, every + every // 2, monkeypatch)
+    resumed = killed_then_resumed(exp, every + exp.train.eval_every, monkeypatch)
     assert resumed.status == "FINISHED"
     assert resumed.history == full.history  # exactly, every evaluation
 
@@ -136,7 +136,7 @@ def test_vectorized_resume_equals_uninterrupted(
     record = Member.record
 
     def killed(self: Member, step: int, metrics: dict, model: object = None) -> None:
-        if step == 125:
+        if step == 75:
             raise KeyboardInterrupt
         record(self, step, metrics, model)
 

@@ -275,3 +275,35 @@ def test_alpha_scaled_network_batches_across_seeds_and_checkpoints() -> None:
         assert torch.equal(other(x), models[1](x))
     assert "theta0_0" in models[0].state_dict()
     assert not any("theta0" in n for n, _ in models[0].named_parameters())
+
+
+def test_a_run_tags_phase_and_rule_and_trains_kumar_style(client) -> None:  # noqa: ANN001
+    """End to end: an alpha-scaled MLP trained by gd logs grok.phase with grok.phase_rule,
+    and summary.json says which fit steps the rule read."""
+    import json  # noqa: PLC0415
+
+    from grokspec.metrics import names  # noqa: PLC0415
+    from grokspec.run import run_experiment  # noqa: PLC0415
+    from grokspec.spec.loading import validate_data  # noqa: PLC0415
+
+    exp = validate_data({
+        "name": "kumar-style", "seed": 0,
+        "dataset": {"kind": "teacher", "target": "polynomial", "dim": 10, "n_examples": 200,
+                    "train_size": 80, "acc_tolerance": 0.25},
+        "learner": {"kind": "mlp", "width": 32, "activation": "quadratic", "output_scale": 0.5},
+        "train": {"optimizer": {"kind": "gd", "lr": 0.01, "weight_decay": 0.0}, "steps": 60,
+                  "eval_every": 20},
+        "analysis": {"metrics": ["param_movement"]},
+        "tracking": {"experiment": "tests"},
+    })
+    result = run_experiment(exp, device="cpu")
+    assert result.status == "FINISHED"
+    run = client.get_run(result.run_id)
+    assert run.data.tags[names.PHASE_RULE_TAG] == "liu2022"
+    assert run.data.tags[names.PHASE_TAG] == result.summary["phase"]
+    assert run.data.metrics[names.PARAM_MOVEMENT] > 0
+    hist = client.get_metric_history(result.run_id, names.TRAIN_LOSS)
+    assert hist[-1].value < hist[0].value  # gd on the centred network learns
+    path = client.download_artifacts(result.run_id, "summary.json")
+    detail = json.loads(open(path).read())["phase_detail"]
+    assert detail["rule"] == "liu2022" and detail["fit_accuracy"] == 0.9

@@ -145,9 +145,14 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capture
     bad = tmp_path / "bad.json.gz"
     bad.write_text("not gzip")
     _one_line_exit_2(["report", kumar, "--from-records", str(bad)], capsys, "bad.json.gz")
-    good = ROOT / "docs" / "reproductions-records.json.gz"
-    _one_line_exit_2(["report", str(PAPERS_DIR / "lee2024.yaml"), "--from-records", str(good),
-                      "--no-figures", "--out", str(tmp_path / "r.md"),
-                      "--set", "train.optimizer.lr=0.5"],
-                     capsys, "reproductions-records.json.gz", "papers.lee2024.runs[",
-                     "train.optimizer.lr")
+    good = tmp_path / "good.json.gz"  # records of the lee2024 spec as it is (synthetic runs)
+    _, pos = claims()["lee2024"].controls()
+    rec_io.save(good, {"lee2024": {"collected": "", "runs": [rec_io.encode(r) for r in pos]}})
+    lee = ["report", str(PAPERS_DIR / "lee2024.yaml"), "--from-records", str(good),
+           "--no-figures", "--out", str(tmp_path / "r.md")]
+    from grokspec.cli.main import main
+
+    assert main(lee) == 0 and "**reproduced**" in (tmp_path / "r.md").read_text()
+    capsys.readouterr()
+    _one_line_exit_2([*lee, "--set", "train.optimizer.lr=0.5"], capsys, "good.json.gz",
+                     "papers.lee2024.runs[0].spec.train.optimizer.lr", "0.001", "0.5")

@@ -68,7 +68,7 @@ def test_early_stopping_and_grokking_per_seed_in_a_batch(client) -> None:  # noq
 
 
 def test_sweep_vectorize_groups_seeds_and_says_when_it_will_not_help(
-    tmp_path: Path, client  # noqa: ANN001
+    tmp_path: Path, client, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
 ) -> None:
     quick = {**TINY_GROK, "train": {**TINY_GROK["train"], "steps": 100, "batch_size": 64},
              "analysis": {"metrics": []}}
@@ -79,7 +79,8 @@ def test_sweep_vectorize_groups_seeds_and_says_when_it_will_not_help(
     sweep = load_sweep(path)
     notes: list[str] = []
     tasks = plan_tasks(sweep.points, sweep, "parent", "cpu", False, "sqlite://", notes.append)
-    assert [len(t.experiments) for t in tasks] == [3, 3] and all(t.vectorize for t in tasks)
+    # seeds and weight decays differ only in per-member settings: one batch (issue 14)
+    assert [len(t.experiments) for t in tasks] == [6] and all(t.vectorize for t in tasks)
     assert not notes
     result = run_sweep(sweep, echo=lambda m: None)
     assert result.status == "FINISHED" and len(result.table) == 6
@@ -87,16 +88,19 @@ def test_sweep_vectorize_groups_seeds_and_says_when_it_will_not_help(
                for r in result.table)
     assert len({r["run_id"] for r in result.table}) == 6  # one child run per seed
 
-    # full batch on CPU: `auto` runs the seeds one by one, `true` batches and warns
+    # `auto` batches only where its timing probe measures a gain, and says what it measured
+    from grokspec.training import cost
+
+    slower = cost.Verdict(False, alone_s=0.01, batched_s=0.02, n=6, device="cpu", clock="t")
+    monkeypatch.setattr(cost, "decide", lambda exps, dev: slower)
     full = load_sweep(path, ["train.batch_size=full", "sweep.vectorize=auto"])
     tasks = plan_tasks(full.points, full, "p", "cpu", False, "sqlite://", notes.append)
     assert [len(t.experiments) for t in tasks] == [1] * 6
-    assert any("full-batch training on CPU" in n for n in notes)
+    assert any("0.50x" in n and "one after another" in n for n in notes), notes
     notes.clear()
     forced = load_sweep(path, ["train.batch_size=full"])
     tasks = plan_tasks(forced.points, forced, "p", "cpu", False, "sqlite://", notes.append)
-    assert [len(t.experiments) for t in tasks] == [3, 3]
-    assert any("slower" in n for n in notes)
+    assert [len(t.experiments) for t in tasks] == [6]  # true: batched, no probe
 
     # dropout draws different masks per call: never batched, and the note says why
     notes.clear()

@@ -84,6 +84,7 @@ def _resume_supported(experiments: Sequence[Experiment]) -> bool:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from grokspec.run import run_experiment
+    from grokspec.tracking.naming import ui_lines
     from grokspec.tracking.tracker import resolve_uri
     from grokspec.training.signals import Terminated
 
@@ -96,12 +97,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume and not _resume_supported(experiments):
         return 2
     status = sweep_cli.run_sweeps(sweeps, args) if sweeps else 0  # a sweep: block runs the sweep
-    if status in (2, 130):
+    if status == 2 or status >= 128:  # invalid, or stopped by a signal
         return status
     for exp in experiments:
         try:
             result = run_experiment(
-                exp, device=args.device, progress=not args.no_progress, resume=args.resume
+                exp, device=args.device, progress=not args.no_progress, resume=args.resume,
+                threads=args.threads,
             )
         except Terminated as exc:  # SIGTERM / SIGHUP: kill, timeout, Slurm, docker stop
             print(f"\n{exc.signame}: the MLflow run is marked KILLED", file=sys.stderr)
@@ -115,7 +117,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(_summary_table(exp, result))
         uri = resolve_uri(exp.tracking.uri)
         print(f"MLflow run {result.run_id} in experiment '{exp.tracking.experiment}'")
-        print(f"open the UI: mlflow ui --backend-store-uri {uri}")
+        for line in ui_lines(uri, result.experiment_id):
+            print(line)
         if result.status != "FINISHED":
             print(f"run {result.status}: {result.reason}", file=sys.stderr)
             status = 1

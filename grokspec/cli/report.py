@@ -26,7 +26,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--read-only", action="store_true",
                    help="run nothing: record what MLflow has (papers without runs: not run)")
     p.add_argument("--only", action="append", default=[], metavar="PAPER",
-                   help="report only this paper (file stem; repeatable)")
+                   help="run/collect only this paper (file stem; repeatable); the others are "
+                   "decided from the records file as it stands")
     p.add_argument("--no-figures", action="store_true", help="do not write the figures")
     p.add_argument("--device", default="cpu", help="cpu (default: reproducible), cuda, auto")
     p.add_argument("--set", dest="overrides", action="append", default=[],
@@ -54,7 +55,9 @@ def main(args: argparse.Namespace) -> int:
         return _fail(f"--only: unknown claim rule '{unknown[0]}' (valid: {', '.join(PAPERS)})")
     out = Path(args.out)
     rec_file = Path(args.from_records) if args.from_records else report.records_path(out)
-    files = [f for f in report.spec_files(args.paths) if not args.only or f.stem in args.only]
+    # --only limits what is run and collected; the report covers every spec in PATHS, the
+    # others decided from the records file as it stands.
+    files = report.spec_files(args.paths)
     papers = []
     for path in files:
         try:
@@ -82,6 +85,8 @@ def main(args: argparse.Namespace) -> int:
     else:
         data = rec_io.load(rec_file) if rec_file.exists() else {"papers": {}}
         for c, path in papers:
+            if args.only and c.paper not in args.only:
+                continue
             try:
                 recs, _ = report.collect(path, args.overrides, args.rerun, args.device,
                                          echo=lambda m: print(m, file=sys.stderr),

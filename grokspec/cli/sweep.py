@@ -18,6 +18,10 @@ def add_execution_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="run N sweep points in parallel processes (torch threads per worker "
                    "= cores / N)")
+    p.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                   help="torch intra-op threads per run (default: 1 for small models, which "
+                   "run fastest on one; one per core for large ones; cores / N with "
+                   "--workers N); the choice is printed and tagged grokspec.threads")
     p.add_argument("--executor", choices=["auto", "serial", "process", "ray"], default="auto",
                    help="serial | process (local pool) | ray (more than one machine); "
                    "auto: process when --workers > 1, else serial")
@@ -30,6 +34,13 @@ def add_execution_args(p: argparse.ArgumentParser) -> None:
                    "(tracking.checkpoint_every); sweeps always skip finished points")
     p.add_argument("--fresh", action="store_true",
                    help="sweeps: new parent run, run every point even if it finished before")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 def add_parsers(sub: argparse._SubParsersAction, add_spec_args: Callable) -> None:
@@ -113,7 +124,8 @@ def run_sweeps(paths: Sequence[str], args: argparse.Namespace) -> int:
             print(sweep.describe())
             continue
         res = sweep.spec.resources
-        executor = make_executor(args.executor, args.workers, args.address, res.cpus, res.gpus)
+        executor = make_executor(args.executor, args.workers, args.address, res.cpus, res.gpus,
+                                 threads=args.threads)
         uri = resolve_uri(sweep.experiment.tracking.uri)
         if args.executor == "ray" and args.address and uri.startswith("sqlite"):
             print("warning: other machines cannot write to a local SQLite store; run "
@@ -126,10 +138,12 @@ def run_sweeps(paths: Sequence[str], args: argparse.Namespace) -> int:
         try:
             result = run_sweep(sweep, executor, device=args.device, resume=args.resume,
                                fresh=args.fresh, echo=lambda m: print(m, file=sys.stderr))
-        except KeyboardInterrupt:
-            print("\ninterrupted: the sweep's parent run is marked KILLED; run the same "
-                  "command again to finish the remaining points", file=sys.stderr)
-            return 130
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (signals.Terminated)
+            what = getattr(exc, "signame", "interrupted")
+            print(f"\n{what}: the sweep's workers are stopped, its running points and parent "
+                  "run are marked KILLED; run the same command again to finish the remaining "
+                  "points", file=sys.stderr)
+            return getattr(exc, "exit_code", 130)
         print(markdown_table(result.table, sweep))
         print(f"MLflow parent run {result.parent_run_id} in experiment "
               f"'{sweep.experiment.tracking.experiment}' ({result.status})")

@@ -43,10 +43,16 @@ built model provides what its spec declares.
 
 from __future__ import annotations
 
-from typing import ClassVar, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol, runtime_checkable
 
-import torch
-from torch import nn
+from grokspec.spec.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+else:  # the learner specs import this module: validating a spec must not import torch
+    torch = lazy_module("torch")
+    nn = lazy_module("torch.nn")
 
 PROBES = "probes"
 TOKEN_EMBEDDINGS = "token_embeddings"

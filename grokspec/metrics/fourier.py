@@ -187,23 +187,39 @@ def neuron_frequency_fractions(activations: torch.Tensor, p: int) -> torch.Tenso
 
     In the real orthonormal basis {const, cos k, sin k} of each axis the 3 x 3 block of
     frequency k spans the same space as the complex exponentials with x- and y-frequencies
-    in {0, k, -k}; with a unitary DFT its squared norm is the sum of ``|F[a, b]|^2`` over
-    those nine (a, b), so one ``torch.fft.fft2`` serves every frequency and neuron.
+    in {0, k, -k}, so with the unitary 2-D DFT ``F`` its squared norm is the sum of
+    ``|F[a, b]|^2`` over those nine (a, b). For a real, centred activation ``F[0, 0] = 0`` and
+    ``|F[-a, -b]| = |F[a, b]|``, leaving four terms, each a 1-D DFT of a marginal:
+    ``F[k, 0]`` of the sums over y, ``F[0, k]`` of the sums over x, ``F[k, k]`` of the sums
+    along x + y = s and ``F[k, -k]`` along x - y = d (mod p). That is O(p^2) per neuron
+    rather than a 2-D FFT, which for a prime p (the usual case) is several times dearer.
     """
+    return _fractions_and_norms(activations, p)[0]
+
+
+def _fractions_and_norms(activations: torch.Tensor, p: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`neuron_frequency_fractions` and each neuron's centred squared norm."""
     n, neurons = activations.shape
     if n != p * p:
         raise ValueError(f"activations must have p*p = {p * p} rows, got {n}")
-    ks = list(range(1, p // 2))
-    if not ks:
-        return torch.zeros(0, neurons, dtype=torch.float64)
+    ks = torch.arange(1, p // 2, dtype=torch.float64)
     a = activations.detach().to(torch.float64)
+    if ks.numel() == 0:
+        return torch.zeros(0, neurons, dtype=torch.float64), ((a - a.mean(0)) ** 2).sum(0)
     a = a - a.mean(dim=0, keepdim=True)  # centre each neuron: no constant term
-    power = torch.fft.fft2(a.reshape(p, p, neurons), dim=(0, 1), norm="ortho").abs() ** 2
-    total = power.sum(dim=(0, 1))  # = squared norm of the centred activation (Parseval)
-    idx = torch.tensor([[0, k, p - k] for k in ks])  # (K, 3): frequencies 0, k, -k
-    block = power[idx[:, :, None], idx[:, None, :]].sum(dim=(1, 2))  # (K, neurons)
+    x = torch.arange(p).repeat_interleave(p)
+    y = torch.arange(p).repeat(p)
+    marginals = []
+    for index in (x, y, (x + y) % p, (x - y) % p):
+        marginals.append(torch.zeros(p, neurons, dtype=torch.float64).index_add_(0, index, a))
+    angle = 2 * math.pi / p * ks[:, None] * torch.arange(p, dtype=torch.float64)[None, :]
+    cos, sin = torch.cos(angle), torch.sin(angle)  # (K, p)
+    block = sum((cos @ m) ** 2 + (sin @ m) ** 2 for m in marginals)  # sum of |F|^2, K x N
+    assert isinstance(block, torch.Tensor)
+    block = 2 * block / (p * p)  # unitary DFT, and the four mirrored terms
+    total = (a**2).sum(dim=0)  # = sum of all |F|^2 (Parseval)
     safe = torch.where(total > 0, total, torch.ones_like(total))
-    return torch.where(total > 0, block / safe, torch.zeros_like(block))
+    return torch.where(total > 0, block / safe, torch.zeros_like(block)), total
 
 
 def nanda2023_key_frequencies(activations: torch.Tensor, p: int) -> NeuronFrequencies:
@@ -216,14 +232,13 @@ def nanda2023_key_frequencies(activations: torch.Tensor, p: int) -> NeuronFreque
     order here is for logging (``fourier_key_freq/0`` is the most common) and the set is
     theirs.
     """
-    frac = neuron_frequency_fractions(activations, p)
+    frac, norms = _fractions_and_norms(activations, p)
     neurons = activations.shape[1]
     if frac.shape[0] == 0:
         z = torch.zeros(neurons)
         return NeuronFrequencies([], [], z.long(), z.double())
     best, arg = frac.max(dim=0)
-    a = activations.detach().to(torch.float64)
-    alive = (a - a.mean(dim=0, keepdim=True)).abs().amax(dim=0) > 0  # not constant
+    alive = norms > 0  # not constant over the grid
     freqs = torch.where(alive, arg + 1, torch.zeros_like(arg))
     counts = torch.bincount(freqs[alive], minlength=p // 2)
     keys = sorted((k for k in range(1, p // 2) if counts[k] > 0), key=lambda k: (-counts[k], k))

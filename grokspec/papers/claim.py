@@ -243,7 +243,7 @@ def trend(
     sign = "+" if direction == "up" else "-"
     text = (f"n={n} (need >= {min_points}), Spearman {_r(rho)} (need {sign}{min_rho:g} or "
             f"beyond), end-to-end fold {_f(fold)} (need {'>=' if direction == 'up' else '<='} "
-            f"{min_fold:g}{'' if direction == 'up' else ' inverse'})")
+            f"{min_fold if direction == 'up' else 1.0 / min_fold:g}x)")
     return Trend(n, rho, fold, holds, text)
 
 

@@ -43,8 +43,8 @@ def check(records: list[RunRecord], th: Thresholds, figure: bool = False) -> Ver
     train_fit = {id(r): r.first_step(names.TRAIN_ACC, thr) for r in records}
     rows = [{"train_fraction": r.value("train_fraction"), "weight_decay": r.value("weight_decay"),
              "train fit": train_fit[id(r)], "test fit": test_fit[id(r)],
-             "phase": r.phase(th["phase_rule"])} for r in records]
-    grokked = [row for row in rows if row["phase"] == "grokking"]
+             f"phase ({th['phase_rule']})": r.phase(th["phase_rule"])} for r in records]
+    grokked = [r for r in records if r.phase(th["phase_rule"]) == "grokking"]
 
     def trends(axis: str, over: str, delay: bool) -> dict[Any, Any]:
         out = {}

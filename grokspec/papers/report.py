@@ -44,7 +44,8 @@ class PaperResult:
     n_points: int
     verdict: Verdict
     collected: str = ""
-    amended: list[tuple[Any, str, str]] = field(default_factory=list)  # (amendment, old, new)
+    #: (amendment, thresholds after it, verdict before, verdict after)
+    amended: list[tuple[Any, dict[str, Any], str, str]] = field(default_factory=list)
     controls: tuple[Verdict, Verdict] | None = None
     figure_path: Path | None = None
 
@@ -138,7 +139,7 @@ def same_training(run: Any, exp: Experiment) -> bool:
     from grokspec.spec.experiment import flatten
 
     params = run.data.params
-    if not params:
+    if not params or "grokspec.spec_hash" not in run.data.tags:  # a sweep's parent run
         return False
     for key, value in flatten(rec_io.trained(exp)).items():
         if value is None or key not in params:
@@ -174,14 +175,14 @@ def decide(
     if not finished:
         verdict = Verdict("not run", "no finished runs recorded: run `grokspec report "
                           f"specs/papers/ --only {claim.paper}`")
-        amended: list[tuple[Any, str, str]] = []
+        amended: list[tuple[Any, dict[str, Any], str, str]] = []
     else:
         verdict = claim.decide(finished, figure=figure)
         if len(finished) < n_points:
             verdict.why += (f" (only {len(finished)} of {n_points} points have finished runs: "
                             "the rule saw a partial sweep)")
-        amended = [(a, claim.decide(finished, before).label, claim.decide(finished, after).label)
-                   for a, before, after in claim.amended()]
+        amended = [(a, after, claim.decide(finished, before).label,
+                    claim.decide(finished, after).label) for a, before, after in claim.amended()]
     neg, pos = claim.controls()
     controls = (claim.decide(neg), claim.decide(pos))
     return PaperResult(claim, path, recs, n_points, verdict, collected, amended, controls)
@@ -254,9 +255,8 @@ def _section(res: PaperResult, out: Path) -> list[str]:
         lines += _table(v.rows) + [""]
     if v.label != "not run" and res.figure_path is not None:
         lines += [f"![{c.paper}]({_rel(res.figure_path, out.parent)})", ""]
-    for a, old, new in res.amended:
-        olds = ", ".join(f"`{k}` {fmt(val)} -> {fmt(c.thresholds.get(k))}"
-                         for k, val in a.old.items())
+    for a, after, old, new in res.amended:
+        olds = ", ".join(f"`{k}` {fmt(val)} -> {fmt(after.get(k))}" for k, val in a.old.items())
         change = "changes the verdict" if old != new else "same verdict"
         lines += [f"**Rule amended on {a.date}:** {olds}. Verdict under the old rule: "
                   f"**{old}**; under the new: **{new}** ({change}, same records). "

@@ -145,15 +145,15 @@ def _read_yaml(path: Path) -> tuple[Any, dict[Path_, Where]]:
     return data, marks
 
 
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for k, v in over.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict) and "kind" not in v:
-            out[k] = _deep_merge(out[k], v)
+            out[k] = deep_merge(out[k], v)
         elif isinstance(v, dict) and isinstance(out.get(k), dict) and v.get("kind") == out[k].get(
             "kind"
         ):
-            out[k] = _deep_merge(out[k], v)
+            out[k] = deep_merge(out[k], v)
         else:
             out[k] = copy.deepcopy(v)
     return out
@@ -188,7 +188,7 @@ def _load_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, d
         problem = Problem(marks[("extends",)], "extends", f"circular extends: {chain}")
         raise SpecError([problem])
     base, base_marks = _load_with_extends(base_path, (*seen, real))
-    return _deep_merge(base, data), {**base_marks, **marks}
+    return deep_merge(base, data), {**base_marks, **marks}
 
 
 # ----------------------------------------------------------------------------- overrides
@@ -303,7 +303,7 @@ def _message(err: dict[str, Any], fields: list[str]) -> str:
     return msg
 
 
-def _locate(path: Path_, marks: dict[Path_, Where], overrides: dict[Path_, str]) -> Where:
+def locate(path: Path_, marks: dict[Path_, Where], overrides: dict[Path_, str]) -> Where:
     """The override that set this path (or a parent), else the nearest marked YAML node."""
     for n in range(len(path), -1, -1):
         if path[:n] in overrides:
@@ -350,7 +350,7 @@ def validate_model(
                 path = (*path, *str(blamed).split("."))
             if err["type"] == "union_tag_invalid":
                 path = (*path, "kind")
-            where = _locate(path, marks, overrides)
+            where = locate(path, marks, overrides)
             problems.append(Problem(where, ".".join(path), _message(err, fields)))
         raise SpecError(problems) from None
 

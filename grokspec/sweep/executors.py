@@ -11,12 +11,21 @@ and give every spec ``tracking.uri: http://HOST:5000``.
 
 A point that raises is reported as an outcome, never as an exception, so one failing point
 leaves the others running; a worker that dies takes only its own task with it.
+
+Stopping (issue 12): when the orchestrator is interrupted (Ctrl-C, SIGTERM, SIGHUP) it closes
+the executor's generator; the process pool then cancels the queued points and sends SIGTERM
+to every worker, which closes its running point KILLED (flushed, partial artifacts) and
+exits instead of taking the next point; a worker still alive after ``STOP_GRACE_S`` is
+killed and the orchestrator closes its run. Workers also get SIGTERM if the orchestrator
+dies (Linux ``PR_SET_PDEATHSIG``), so a SIGKILLed sweep leaves no orphan training on.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -66,14 +75,61 @@ def _set_threads(threads: int | None) -> None:
         pass
 
 
+STOP_GRACE_S = 30.0  # how long stopped workers get to close their runs
+_IN_WORKER = False  # this process is a pool worker (set by _worker_init)
+_BUSY = False  # a task is running in this worker
+
+
+def _worker_init() -> None:
+    """In each pool worker: a stop signal while a task runs ends that task's run KILLED and
+    then the worker (see :func:`run_task`); while idle it just ends the worker. And the
+    worker is told (SIGTERM) when the orchestrator dies."""
+    global _IN_WORKER
+    _IN_WORKER = True
+    for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if s is not None:
+            signal.signal(s, _worker_signal)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
+def _worker_signal(signum: int, frame: Any) -> None:
+    from grokspec.training.signals import Terminated
+
+    if not _BUSY:
+        os._exit(128 + signum)  # idle: no run open, nothing to close
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Terminated(signum)
+
+
 def run_task(task: Task) -> list[Outcome]:
-    """Run one task in this process; every exception becomes a FAILED outcome."""
-    _set_threads(task.threads)
-    if task.cwd and os.path.isdir(task.cwd):
-        os.chdir(task.cwd)
-    if task.vectorize and len(task.experiments) > 1:
-        return run_batch_task(task)
-    return [run_one(exp, task) for exp in task.experiments]
+    """Run one task in this process; every exception becomes a FAILED outcome.
+
+    In a pool worker, an interrupt (its run already closed KILLED by
+    :func:`grokspec.run.run_experiment`) ends the worker process, so it never starts
+    another queued point."""
+    global _BUSY
+    _BUSY = True
+    try:
+        _set_threads(task.threads)
+        if task.cwd and os.path.isdir(task.cwd):
+            os.chdir(task.cwd)
+        if task.vectorize and len(task.experiments) > 1:
+            return run_batch_task(task)
+        return [run_one(exp, task) for exp in task.experiments]
+    except KeyboardInterrupt as exc:
+        if _IN_WORKER:
+            sys.stderr.flush()
+            os._exit(getattr(exc, "exit_code", 130))
+        raise
+    finally:
+        _BUSY = False
 
 
 def run_one(exp: Experiment, task: Task) -> Outcome:
@@ -155,7 +211,9 @@ class ProcessExecutor:
         for task in tasks:
             task.threads = task.threads or self.threads
         ctx = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
+                                   initializer=_worker_init)
+        completed = False
         try:
             futures = {pool.submit(run_task, t): t for t in tasks}
             for fut in as_completed(futures):
@@ -164,8 +222,31 @@ class ProcessExecutor:
                     yield task, fut.result()
                 except Exception as exc:  # noqa: BLE001 - the worker died (OOM, signal)
                     yield task, failed(task, f"worker process died: {type(exc).__name__}: {exc}")
+            completed = True
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if completed:
+                pool.shutdown(wait=True)
+            else:
+                stop_pool(pool)
+
+
+def stop_pool(pool: ProcessPoolExecutor, grace: float = STOP_GRACE_S) -> None:
+    """Start nothing new; SIGTERM every worker (each closes its running point KILLED and
+    exits); SIGKILL those still alive after ``grace`` seconds. Returns once all are gone."""
+    workers = list((getattr(pool, "_processes", None) or {}).values())  # CPython's pool
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in workers:
+        if proc.is_alive():
+            try:
+                os.kill(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + grace
+    for proc in workers:
+        proc.join(timeout=max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()
+            proc.join(timeout=10)
 
 
 class RayExecutor:

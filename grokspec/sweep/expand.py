@@ -26,10 +26,10 @@ from grokspec.spec.loading import (
     Problem,
     SpecError,
     Where,
-    _deep_merge,  # the same merge `extends:` uses: a new `kind` replaces a section
-    _locate,
     apply_override,
+    deep_merge,  # the same merge `extends:` uses: a new `kind` replaces a section
     load_data,
+    locate,
     validate_data,
     validate_model,
 )
@@ -127,7 +127,7 @@ def load_sweep(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) ->
         raise SpecError([Problem(marks.get((), Where(str(path))), "sweep", "no sweep: block")])
     block = data.pop("sweep")
     if not isinstance(block, dict):
-        where = _locate(("sweep",), marks, applied)
+        where = locate(("sweep",), marks, applied)
         msg = "sweep must be a mapping (grid, zip, seeds, variants, ...)"
         raise SpecError([Problem(where, "sweep", msg)])
     spec = validate_model(SweepSpec, block, marks, applied, prefix=("sweep",))
@@ -155,7 +155,7 @@ def expand(
     problems: dict[tuple[str, str, str], tuple[Problem, int]] = {}
     combos = itertools.product(variants, grid_rows, zip_rows, seeds)
     for index, ((vname, vover), grow, zrow, seed) in enumerate(combos):
-        data = _deep_merge(base, vover) if vover else copy.deepcopy(base)
+        data = deep_merge(base, vover) if vover else copy.deepcopy(base)
         pmarks, pover = _variant_marks(base, vname, vover, marks, applied), dict(applied)
         values: dict[str, Any] = {}
         for section, keys, row in (("grid", grid_keys, grow), ("zip", zip_keys, zrow)):
@@ -167,7 +167,7 @@ def expand(
                 values[key] = value
         if seed is not None:
             data["seed"] = seed
-            _point_at(pmarks, pover, ("seed",), _locate(("sweep", "seeds"), marks, applied))
+            _point_at(pmarks, pover, ("seed",), locate(("sweep", "seeds"), marks, applied))
         label_seed = seed if seed is not None else data.get("seed", 0)
         try:
             exp = validate_data(data, pmarks, pover)
@@ -212,7 +212,7 @@ def _where_value(
     for n in range(len(nested), 2, -1):
         if nested[:n] in applied:
             return Where(f"--set {applied[nested[:n]]}")
-    return _locate(("sweep", section, key, str(i)), marks, applied)
+    return locate(("sweep", section, key, str(i)), marks, applied)
 
 
 def _indexed(axis: Any) -> list[tuple[int, Any]]:
@@ -248,7 +248,7 @@ def _variant_marks(
         if replaced:  # a new section: nothing of the base's marks below it applies
             for k in [k for k in out if k[: len(at)] == at and len(k) > len(at)]:
                 del out[k]
-        out[at] = _locate(("sweep", "variants", name, *at), marks, applied)
+        out[at] = locate(("sweep", "variants", name, *at), marks, applied)
         if isinstance(node, dict):
             for k, v in node.items():
                 walk(v, (*at, str(k)), base_node.get(k) if isinstance(base_node, dict) else None)
@@ -267,7 +267,7 @@ def _check_consistent(
         t = p.experiment.tracking
         if (t.uri, t.experiment) != (first.uri, first.experiment):
             raise SpecError([Problem(
-                _locate(("sweep",), marks, applied), "sweep",
+                locate(("sweep",), marks, applied), "sweep",
                 f"point #{p.index} ({p.label}) logs to tracking {t.uri}/{t.experiment}, point "
                 f"#{points[0].index} to {first.uri}/{first.experiment}: a sweep logs to one "
                 "MLflow experiment (do not sweep tracking.uri or tracking.experiment)",
@@ -277,7 +277,7 @@ def _check_consistent(
         h = p.experiment.spec_hash()
         if h in seen:
             raise SpecError([Problem(
-                _locate(("sweep",), marks, applied), "sweep",
+                locate(("sweep",), marks, applied), "sweep",
                 f"points #{seen[h].index} ({seen[h].label}) and #{p.index} ({p.label}) are the "
                 "same experiment (identical resolved spec): remove the duplicate value",
             )])
@@ -297,6 +297,6 @@ def _check_vectorize(
         name = runner_name(p.experiment)
         cls = runner_class(name)
         if unsupported(cls, {"vectorize": "sweep.vectorize"}):
-            where = _locate(("sweep", "vectorize"), marks, applied)
+            where = locate(("sweep", "vectorize"), marks, applied)
             msg = feature_error(name, cls, "vectorize") + " (or use vectorize: auto)"
             raise SpecError([Problem(where, "sweep.vectorize", msg)])

@@ -11,6 +11,11 @@ worker starts (see :mod:`grokspec.sweep.executors` for why). Then:
   new parent and runs everything.
 - **Failure.** A point that raises or diverges is a FAILED child with its reason (tag
   ``grokspec.failure_reason``); the others carry on; the parent ends FAILED saying how many.
+- **Stopping.** SIGTERM/SIGINT/SIGHUP to the sweep stop it: the executor starts no new point
+  and stops its workers (none orphaned), running children end KILLED with the reason, then
+  the parent; the CLI exits 128 + the signal. A sweep (re-)run first closes the runs whose
+  process died (a SIGKILLed earlier attempt's RUNNING children, see
+  :mod:`grokspec.tracking.liveness`).
 - **Report.** The parent carries the comparison (per-child summary metrics, the results
   table as its description, results.csv/.md, comparison.png): :mod:`grokspec.sweep.report`.
 """
@@ -29,8 +34,10 @@ from grokspec.sweep.executors import Executor, Outcome, SerialExecutor, Task
 from grokspec.sweep.expand import Point, Sweep
 from grokspec.sweep.report import markdown_table, report
 from grokspec.tracking import tags
+from grokspec.tracking.liveness import close_dead_in
 from grokspec.tracking.store import RunStore
 from grokspec.tracking.tracker import Tracker
+from grokspec.training.signals import interrupt_reason, terminate_as_interrupt
 
 
 @dataclass
@@ -58,6 +65,7 @@ def run_sweep(
     uri = store.uri
     exp_id = store.experiment_id(first.experiment, create=True)  # before any worker
     assert exp_id is not None
+    close_dead_in(uri, [first.experiment], echo)  # e.g. a SIGKILLed attempt's children
     parent_id = None if fresh else store.sweep_parent(exp_id, sweep.sweep_hash())
     if parent_id is None:
         parent = _create_parent(uri, first.experiment, sweep)
@@ -76,21 +84,32 @@ def run_sweep(
     tasks = plan_tasks(todo, sweep, parent_id, device, resume, uri, echo)
     by_hash = {p.experiment.spec_hash(): p for p in sweep.points}
     done = 0
-    try:
-        for _task, outcomes in executor.run(tasks):
-            for out in outcomes:
-                point = by_hash[out.spec_hash]
-                if out.run_id is None:  # the run never got made, or its worker died
-                    out.run_id = _mark_failed(store, exp_id, point, parent_id, since, out.reason)
-                result.outcomes[point.index] = out
-                done += 1
-                echo(_progress_line(done, len(todo), point, out))
-    except KeyboardInterrupt:
-        parent.end("KILLED", "interrupted (Ctrl-C)")
-        raise
-    except BaseException as exc:
-        parent.end("FAILED", f"{type(exc).__name__}: {exc}")
-        raise
+    with terminate_as_interrupt():  # SIGTERM/SIGHUP stop the sweep like Ctrl-C
+        outcomes_of = executor.run(tasks)
+        try:
+            for _task, outcomes in outcomes_of:
+                for out in outcomes:
+                    point = by_hash[out.spec_hash]
+                    if out.run_id is None:  # the run never got made, or its worker died
+                        out.run_id = _mark_failed(store, exp_id, point, parent_id, since,
+                                                  out.reason)
+                    result.outcomes[point.index] = out
+                    done += 1
+                    echo(_progress_line(done, len(todo), point, out))
+                parent.beat()
+        except KeyboardInterrupt as exc:
+            why = interrupt_reason(exc, done).replace(f"after step {done}",
+                                                      f"after {done} of {len(todo)} points")
+            _stop(outcomes_of)
+            _close_running_children(store, exp_id, parent_id, since, f"sweep {why}", echo)
+            parent.end("KILLED", why)
+            raise
+        except BaseException as exc:
+            _stop(outcomes_of)
+            _close_running_children(store, exp_id, parent_id, since,
+                                    f"sweep failed: {type(exc).__name__}: {exc}", echo)
+            parent.end("FAILED", f"{type(exc).__name__}: {exc}")
+            raise
     result.table = report(store, parent, exp_id, sweep)
     n_bad = sum(1 for row in result.table if row["status"] != "FINISHED")
     result.status = "FINISHED" if n_bad == 0 else "FAILED"
@@ -241,6 +260,33 @@ def _mark_failed(
     )
     tracker.end("FAILED", reason)
     return tracker.run_id
+
+
+def _stop(outcomes_of: Any) -> None:
+    """Close the executor's generator now: its ``finally`` starts no new point and stops the
+    workers (see :mod:`grokspec.sweep.executors`); a second signal meanwhile is ignored."""
+    import signal
+
+    from grokspec.training.signals import CAUGHT
+
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (*CAUGHT, signal.SIGINT)}
+    try:
+        outcomes_of.close()
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _close_running_children(
+    store: RunStore, exp_id: str, parent_id: str, since: int, reason: str,
+    echo: Callable[[str], None],
+) -> None:
+    """Children of this attempt still RUNNING once the workers are stopped (a worker killed
+    before it could close its run) end KILLED with the sweep's reason."""
+    for run in store.children(parent_id, exp_id, status="RUNNING"):
+        if run.info.start_time >= since:
+            Tracker.attach(store.uri, run.info.run_id).end("KILLED", reason)
+            echo(f"closed child run {run.info.run_id} KILLED: {reason}")
 
 
 def _progress_line(done: int, total: int, point: Point, out: Outcome) -> str:

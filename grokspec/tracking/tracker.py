@@ -267,8 +267,14 @@ class Tracker:
                        lambda: self.spool.artifacts(Path(tmp), artifact_path))
 
     def reopen(self) -> None:
-        """Mark an ended run RUNNING again (a sweep resumed in its old parent run)."""
+        """Mark an ended run RUNNING again (a sweep resumed in its old parent run), owned by
+        this process now (so ``grokspec gc`` judges it by this process's pid)."""
         self.client.update_run(self.run_id, status="RUNNING")
+        self.set_tags(liveness.owner_tags())
+
+    def beat(self) -> None:
+        """Refresh the heartbeat of a run that logs no metrics for long (a sweep's parent)."""
+        self.set_tags({liveness.HEARTBEAT: liveness.heartbeat_value()})
 
     # -- end -------------------------------------------------------------------------------
     def end(self, status: str = "FINISHED", reason: str | None = None) -> None:

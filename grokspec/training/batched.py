@@ -7,10 +7,11 @@ AdamW, SGD and Grokfast act on each element independently, so one optimizer (and
 over the stacked tensors is the batched optimizer. Differences are float rounding of batched
 matmuls only (tests: batched == sequential within rtol 1e-4).
 
-When it pays (CPU, bench/sweep.py): at full batch the work is already large matmuls and vmap's
-batched kernels are slower (measured 0.5-0.72x); with minibatches the per-step overhead is
-shared. ``vectorize: auto`` therefore batches on a GPU, or on CPU for minibatches up to
-:data:`AUTO_MAX_CPU_BATCH`.
+Sweep points that differ in optimizer or Grokfast settings batch the same way, with
+per-member hyperparameters (:func:`grokspec.training.batched_optim.build_update`).
+
+When it pays is measured, not assumed: ``vectorize: auto`` times one step batched vs alone on
+the device (:mod:`grokspec.training.cost`); bench/sweep.py has the end-to-end numbers.
 """
 
 from __future__ import annotations
@@ -28,10 +29,6 @@ from grokspec.training.runner import runner_class, runner_name
 if TYPE_CHECKING:
     from grokspec.spec.experiment import Experiment
     from grokspec.training.runner import Runner
-
-#: ``vectorize: auto`` on CPU batches seeds only for minibatches of at most this size.
-AUTO_MAX_CPU_BATCH = 512
-
 
 class SingleLearner:
     """One model: ``losses`` is its loss as a one-element vector."""
@@ -120,19 +117,6 @@ def spec_vectorizable(exp: Experiment) -> str | None:
         return f"runner '{name}' does not honour vectorize"
     if getattr(exp.learner, "dropout", 0.0):
         return "dropout draws different random masks per call"
-    return None
-
-
-def worth_it(exp: Experiment, n_train: int | None, device: str) -> str | None:
-    """For ``vectorize: auto``: why batching would not speed this up (None: it would)."""
-    on_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
-    if on_gpu:
-        return None
-    bs = exp.train.batch_size
-    if bs == "full" or (n_train is not None and int(bs) >= n_train):
-        return "full-batch training on CPU: vmap measured 0.5-0.65x (slower)"
-    if int(bs) > AUTO_MAX_CPU_BATCH:
-        return f"batch_size {bs} > {AUTO_MAX_CPU_BATCH} on CPU: little to gain"
     return None
 
 

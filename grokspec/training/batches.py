@@ -60,5 +60,6 @@ class BatchStream:
         return {"generator": self.generator.get_state(), "perm": self.perm, "pos": self.pos}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.set_state(state["generator"])
+        # .cpu(): a checkpoint loaded with map_location="cuda" moved the (CPU) generator state
+        self.generator.set_state(state["generator"].cpu())
         self.perm, self.pos = state["perm"], int(state["pos"])

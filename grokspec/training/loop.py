@@ -28,6 +28,7 @@ from torch import nn
 
 from grokspec.datasets.base import Dataset
 from grokspec.metrics import names
+from grokspec.metrics.measures import capturing
 from grokspec.spec.experiment import Experiment
 from grokspec.training.batched import SingleLearner, StackedLearner, model_vectorizable
 from grokspec.training.batched_optim import build_update
@@ -158,7 +159,11 @@ def train(
         for j, m in enumerate(members):
             if m.active:
                 model = learner.member_model(j)
-                m.record(step, runner.evaluate(model, m.dataset, spec, tensors[j]), model)
+                # The measures read this evaluation's forward pass (outputs, probe points)
+                # instead of running the model again (grokspec.metrics.capture).
+                with capturing(model, m.measures):
+                    metrics = runner.evaluate(model, m.dataset, spec, tensors[j])
+                m.record(step, metrics, model)
                 if not m.active and len(members) > 1:  # the batch trains on: keep its state
                     m.model = copy.deepcopy(model)
 

@@ -18,6 +18,10 @@ def build_optimizer(
         )
     elif spec.kind == "adam":
         opt = torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay, betas=spec.betas)
+    elif spec.kind == "gd":
+        # Plain gradient descent: torch's SGD step without momentum; validation has made sure
+        # the batch is the whole training set (train.batch_size: full) and momentum is 0.
+        opt = torch.optim.SGD(params, lr=spec.lr, weight_decay=spec.weight_decay, momentum=0.0)
     else:
         opt = torch.optim.SGD(
             params, lr=spec.lr, weight_decay=spec.weight_decay, momentum=spec.momentum
