@@ -177,10 +177,12 @@ def main() -> int:
         n, mb, full = args.members, args.steps_minibatch, args.steps_full
         if args.only in (None, "loop"):
             for kind in ("seeds", "grid"):
-                rows.append(loop_row(kind, n, 256, mb, args.repeats))
-                rows.append(loop_row(kind, n, "full", full, args.repeats))
+                for bs, steps in ((256, mb), ("full", full)):
+                    rows.append(loop_row(kind, n, bs, steps, args.repeats))
+                    print("  " + _row(rows[-1]), flush=True)
         if args.only in (None, "sweep"):
             rows += sweep_rows(mb, 256, Path(tmp))
+            print("  " + _row(rows[-2]) + "\n  " + _row(rows[-1]), flush=True)
         if args.only == "workers":
             rows.append(workers_row(8 if not args.smoke else 2, 1500 if not args.smoke else 5,
                                     Path(tmp)))
@@ -189,16 +191,20 @@ def main() -> int:
           "| auto's probe | max rel. diff of final train loss |")
     print("|---|---:|---:|---:|---|---:|---:|")
     for r in rows:
-        v = r.get("auto")
-        chose = "-" if v is None else ("batched" if v.batch else "one after another")
-        if v is not None and v.batch and r["vec"] > r["seq"]:
-            chose += " (SLOWER here)"
-        probe = "-" if v is None else f"{v.speedup:.2f}x"
-        diff = f"{r['diff']:.1e}" if "diff" in r else "-"
-        print(f"| {r['label']} | {r['seq']:.2f} | {r['vec']:.2f} | {r['seq'] / r['vec']:.2f}x "
-              f"| {chose} | {probe} | {diff} |")
+        print(_row(r))
     print(f"\nload after: {_load()}")
     return 0
+
+
+def _row(r: dict) -> str:
+    v = r.get("auto")
+    chose = "-" if v is None else ("batched" if v.batch else "one after another")
+    if v is not None and v.batch and r["vec"] > r["seq"]:
+        chose += " (SLOWER here)"
+    probe = "-" if v is None else f"{v.speedup:.2f}x"
+    diff = f"{r['diff']:.1e}" if "diff" in r else "-"
+    return (f"| {r['label']} | {r['seq']:.2f} | {r['vec']:.2f} | {r['seq'] / r['vec']:.2f}x "
+            f"| {chose} | {probe} | {diff} |")
 
 
 def _load() -> str:

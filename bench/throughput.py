@@ -8,7 +8,8 @@ The baselines are bench/peers.py's hand-written loops, never grokspec's own mode
 1. MLP (specs/quickstart.yaml: x+y mod 97, 30% train, width 512, x^2, full batch), evaluating
    train and test loss and accuracy every 100 steps: a hand-written one-hot ``nn.Linear``
    loop vs ``grokspec.training.loop.fit`` (measures off, and with the default measures).
-2. Transformer, training steps only (the loops evaluate at start and end only):
+2. Transformer, training steps (every loop, grokspec's and the peers', also evaluates the
+   train and test sets once at the start and once at the end, as ``fit`` does):
    a. 1 layer, p=97 x+y, 30% train, full batch (Nanda et al. 2023's setting): the
       progress-measures-style loop vs grokspec (specs/modadd_transformer.yaml's model at p=97);
    b. 2 layers, p=97 x/y, 50% train, batch 512 (Power et al.'s; specs/moddiv_transformer.yaml):
@@ -49,8 +50,9 @@ try:
 except ImportError:  # grokspec before the one loop (issue 10): for "before" tables
 
     def fit(experiment, device, dataset=None, measures=True):  # noqa: ANN001, ANN201
-        from grokspec.metrics.measures import build_measures
         from grokspec.runners.gradient import GradientRunner
+
+        from grokspec.metrics.measures import build_measures
         from grokspec.training.runner import RunContext
 
         ctx = RunContext(experiment, dataset, torch.device(device))
@@ -140,12 +142,13 @@ def peer_transformer(kind: str, exp, layers: int, batch: int | None) -> Contende
         if kind == "nanda":
             model: torch.nn.Module = NandaTransformer(p + 1, 3, layers=layers)
             x_all = torch.cat([xtr, torch.full_like(xtr[:, :1], p)], 1)
+            x_all_test = torch.cat([data.x_test, torch.full_like(data.x_test[:, :1], p)], 1)
             forward = lambda x: model(x)[:, -1]  # noqa: E731
             loss_fn = cross_entropy_high_precision
         else:
             cls = DecoderPostLN if kind == "danielmamay" else DecoderPreLN
             model = cls(layers, 128, 4, p + 2, 4)
-            x_all = with_op_token(xtr, p)
+            x_all, x_all_test = with_op_token(xtr, p), with_op_token(data.x_test, p)
             if kind == "danielmamay":
                 forward = lambda x: model(x)[-1]  # noqa: E731
             else:
@@ -154,8 +157,20 @@ def peer_transformer(kind: str, exp, layers: int, batch: int | None) -> Contende
         opt = adamw(model.parameters())
         n = len(xtr)
         gen = torch.Generator().manual_seed(0)
+        x_eval = torch.cat([x_all, x_all_test])
+        y_eval = torch.cat([ytr, data.y_test])
+
+        def evaluate() -> None:  # as grokspec's fit does at its first and last step
+            model.eval()
+            with torch.no_grad():
+                for i in range(0, len(x_eval), 4096):
+                    out = forward(x_eval[i : i + 4096])
+                    _ = loss_fn(out, y_eval[i : i + 4096]).item()
+                    _ = (out.argmax(-1) == y_eval[i : i + 4096]).float().mean().item()
+            model.train()
 
         def loop() -> None:
+            evaluate()
             perm, at = torch.randperm(n, generator=gen), 0
             for _ in range(steps):
                 if batch is None:
@@ -170,6 +185,7 @@ def peer_transformer(kind: str, exp, layers: int, batch: int | None) -> Contende
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+            evaluate()
 
         return cpu(loop)
 
@@ -186,9 +202,9 @@ def table(title: str, contenders: dict[str, Contender], steps: int, repeats: int
             times[k].append(c(steps))
     rate = {k: steps / statistics.median(v) for k, v in times.items()}
     print(f"\n{title}\n{steps} steps, median of {repeats}, CPU steps/s (1 thread)")
-    print(f"  {'loop':<44}{'steps/s':>9}{'vs ' + baseline:>22}")
+    print(f"  {'loop':<46}{'steps/s':>8}  ratio to the first row")
     for k, r in rate.items():
-        print(f"  {k:<44}{r:>9.2f}{r / rate[baseline]:>21.2f}x")
+        print(f"  {k:<46}{r:>8.2f}  {r / rate[baseline]:.2f}x")
 
 
 def main() -> None:

@@ -195,3 +195,37 @@ def test_odd_names_write_inside_the_artifact_root(tmp_path: Path, client) -> Non
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert all(p.is_relative_to(tmp_path) for p in written)
     assert [p.name for p in root.rglob("hello.txt")] == ["hello.txt"]
+
+
+def test_a_run_that_fails_after_it_exists_is_closed_failed(
+    client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """log_params raising (and closing raising) end the run FAILED with the reason, never
+    RUNNING."""
+    import grokspec.run
+    from grokspec.run import run_experiment
+    from grokspec.tracking.tracker import Tracker
+
+    quick = experiment(train={**TINY_GROK["train"], "steps": 20, "eval_every": 10},
+                       analysis={"metrics": []})
+
+    def refuse(self: Tracker, params: dict) -> None:
+        raise RuntimeError("the store refused a param")
+
+    with monkeypatch.context() as m:
+        m.setattr(Tracker, "log_params", refuse)
+        with pytest.raises(RuntimeError, match="refused"):
+            run_experiment(quick, device="cpu")
+
+    def broken_summary(*args: object) -> None:
+        raise ValueError("summary exploded")
+
+    monkeypatch.setattr(grokspec.run, "summarize", broken_summary)
+    with pytest.raises(ValueError, match="exploded"):
+        run_experiment(quick, device="cpu")
+    runs = client.search_runs([client.get_experiment_by_name("tests").experiment_id],
+                              order_by=["attributes.start_time ASC"])
+    assert [r.info.status for r in runs] == ["FAILED", "FAILED"]
+    reasons = [r.data.tags["grokspec.failure_reason"] for r in runs]
+    assert "refused a param (logging the spec)" in reasons[0]
+    assert "summary exploded (closing the run after step 20)" in reasons[1]

@@ -140,6 +140,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path: Path, client, mlflow
     assert got == want
 
 
+@pytest.mark.slow
 def test_gc_closes_the_dead_and_spares_the_living(tmp_path: Path, client, mlflow_uri: str,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     alive = start(spec_file(tmp_path, "alive", steps=10**6), mlflow_uri)
@@ -181,3 +182,21 @@ def test_liveness_verdicts() -> None:
     old = {**other, liveness.HEARTBEAT: liveness.heartbeat_value(time.time() - 7200)}
     assert liveness.judge(old).dead and "120 min ago" in liveness.judge(old).reason
     assert not liveness.judge({"mlflow.runName": "x"}).dead
+
+
+def test_gc_in_process(client, mlflow_uri: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The same verdicts through `grokspec gc`, without subprocess start-up: a run owned by a
+    finished process is closed, one owned by this (live) process is not."""
+    from grokspec.tracking.tracker import Tracker
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead = Tracker(mlflow_uri, "signals", "dead")
+    dead.set_tags({liveness.PID: str(child.pid), liveness.PID_START: ""})
+    live = Tracker(mlflow_uri, "signals", "live")
+    assert main(["gc"]) == 0
+    out = capsys.readouterr().out
+    assert f"closed run {dead.run_id}" in out and live.run_id not in out
+    assert client.get_run(dead.run_id).info.status == "FAILED"
+    assert client.get_run(live.run_id).info.status == "RUNNING"
+    live.end()

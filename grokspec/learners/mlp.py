@@ -1,8 +1,10 @@
 """Multi-layer perceptron (Liu et al. 2022 "Omnigrok", Kumar et al. 2024, Fan et al. 2024).
 
 Token inputs are one-hot encoded (or embedded) and concatenated; feature inputs are used
-as they are. ``init_scale`` multiplies every initial weight: a large scale starts training in
-the lazy regime, which is what delays generalization in Omnigrok and Kumar et al.
+as they are. ``init_scale`` multiplies every initial weight (Omnigrok's large initialisation,
+Fan et al.'s alpha). ``output_scale`` is Kumar et al.'s laziness knob instead: the network is
+centred on a frozen copy of its initial self and its output scaled by alpha, trained on the
+gradient of L / alpha^2 (see :func:`lazy_scaled`): large alpha = lazy, small = rich.
 """
 
 from __future__ import annotations
