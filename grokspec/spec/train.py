@@ -99,6 +99,19 @@ class OptimizerSpec(StrictModel):
             raise field_error("betas", "betas are Adam's; kind: gd does not use them (remove)")
         return self
 
+    @model_validator(mode="after")
+    def _fields_the_kind_uses(self) -> OptimizerSpec:
+        """``betas`` are Adam's and ``momentum`` is SGD's: set for another kind they would
+        silently do nothing."""
+        fields = self.model_fields_set
+        if self.kind == "sgd" and "betas" in fields:
+            raise field_error("betas", "betas are Adam's; kind: sgd does not use them "
+                              "(remove, or use kind: adam / adamw)")
+        if self.kind in ("adam", "adamw") and "momentum" in fields and self.momentum != 0.0:
+            raise field_error("momentum", f"momentum is SGD's; kind: {self.kind} uses betas "
+                              "(remove, or use kind: sgd)")
+        return self
+
     @field_validator("betas")
     @classmethod
     def _betas_in_range(cls, v: tuple[float, float]) -> tuple[float, float]:
