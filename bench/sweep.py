@@ -108,6 +108,13 @@ def sweep_rows(steps: int, batch_size: int | str, tmp: Path) -> list[dict]:
     from grokspec.sweep.launch import run_sweep
 
     times: dict[str, float] = {}
+    # warm-up: the first sweep in a process pays MLflow's and matplotlib's first use
+    warm = {**BASE, "train": {**BASE["train"], "steps": 2, "eval_every": 2, "batch_size": 256},
+            "sweep": {"grid": {"train.optimizer.lr": list(LRS[:2])}, "vectorize": True}}
+    (tmp / "warm.yaml").write_text(yaml.safe_dump(warm))
+    for setting in (False, True):
+        run_sweep(load_sweep(tmp / "warm.yaml", [f"sweep.vectorize={str(setting).lower()}"]),
+                  SerialExecutor(1), device="cpu", fresh=True, echo=lambda m: None)
     for setting in (False, True, "auto"):
         spec = {**BASE, "train": {**BASE["train"], "steps": steps, "eval_every": steps,
                                    "batch_size": batch_size},

@@ -58,6 +58,8 @@ def main() -> None:
     for _ in range(args.repeats):
         for key in settings:
             results[key].append(run_once(key, args.steps))
+            wall, cpu, _line = results[key][-1]
+            print(f"  {settings[key]}: wall {wall:.1f} s, CPU {cpu:.1f} s", flush=True)
     base = statistics.median(w for w, _, _ in results["1"])
     print(f"quickstart, {args.steps} steps, {n_cores} cores, median of {args.repeats}\n")
     print("| threads | wall s | CPU s | wall vs 1 thread |")

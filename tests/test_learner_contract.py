@@ -216,3 +216,27 @@ def test_a_stale_capture_is_never_read() -> None:
             p.add_(1.0)
     fresh = capture.take(model, data.x_train, step=6)  # a later step: runs the model again
     torch.testing.assert_close(fresh.output(len(data.x_train)), model(data.x_train))
+
+
+def test_expensive_measures_run_on_their_own_step_interval() -> None:
+    """analysis.intervals: the NTK at most every 300 steps whatever eval_every is; a measure
+    without an interval at every evaluation; the first evaluation always computes both."""
+    exp = experiment(dataset={"p": P}, analysis={"metrics": ["weight_norm", "ntk"],
+                                                 "intervals": {"ntk": 300}})
+    assert exp.analysis.interval("ntk") == 300 and exp.analysis.interval("fourier") == 100
+    data = exp.dataset.build(exp.seed)
+    model = exp.learner.build(data)
+    measures, _ = build_measures(exp, data, torch.device("cpu"))
+    ran = {}
+    for step in range(0, 1001, 100):
+        out: dict[str, float] = {}
+        for m in measures:
+            out.update(m(step, model))
+        ran[step] = (names.NTK_CHANGE in out, "weights/l2_norm/net.0" in out)
+    assert [s for s, (ntk, _) in ran.items() if ntk] == [0, 300, 600, 900]
+    assert all(norm for _, norm in ran.values())
+
+
+def test_unknown_measure_in_intervals_is_a_spec_error() -> None:
+    with pytest.raises(SpecError, match="analysis.intervals"):
+        experiment(analysis={"intervals": {"ntkk": 10}})

@@ -66,19 +66,30 @@ def gone(pid: int, start: str | None, timeout: float = 30) -> bool:
     return True
 
 
-def test_sigterm_stops_workers_and_closes_everything(tmp_path: Path, client, mlflow_uri: str
-                                                     ) -> None:
+@pytest.mark.parametrize(
+    ("how", "code", "reason"),
+    [("SIGTERM", 143, "terminated (SIGTERM)"),
+     pytest.param("Ctrl-C", 130, "interrupted (Ctrl-C)", marks=pytest.mark.slow)],
+)
+def test_a_signal_stops_workers_and_closes_everything(
+    tmp_path: Path, client, mlflow_uri: str, how: str, code: int, reason: str  # noqa: ANN001
+) -> None:
+    """SIGTERM to the driver (kill, Slurm), or SIGINT to the whole process group (Ctrl-C in
+    a terminal)."""
     proc = start(sweep_file(tmp_path, steps=10**6), mlflow_uri)
     try:
         kids = running_children(client, 2, proc)
         workers = {(int(r.data.tags[liveness.PID]), r.data.tags[liveness.PID_START]) for r in kids}
         sent = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
+        if how == "SIGTERM":
+            proc.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=120)
         took = time.monotonic() - sent
     finally:
         os.killpg(proc.pid, signal.SIGKILL) if proc.poll() is None else None
-    assert proc.returncode == 143, err[-3000:]
+    assert proc.returncode == code, err[-3000:]
     assert "Traceback" not in err
     assert took < 60, took  # prompt: the workers are stopped, not waited for
     assert all(gone(pid, start) for pid, start in workers)  # no orphan keeps training
@@ -86,11 +97,11 @@ def test_sigterm_stops_workers_and_closes_everything(tmp_path: Path, client, mlf
     parent = [r for r in runs if r.data.tags.get("grokspec.sweep.role") == "parent"]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(parent) == 1 and parent[0].info.status == "KILLED"
-    assert parent[0].data.tags["grokspec.failure_reason"].startswith("terminated (SIGTERM)")
+    assert parent[0].data.tags["grokspec.failure_reason"].startswith(reason)
     assert len(children) == 2  # no queued point was started after the signal
     for child in children:
         assert child.info.status == "KILLED"
-        assert "SIGTERM" in child.data.tags["grokspec.failure_reason"]
+        assert reason in child.data.tags["grokspec.failure_reason"]
 
 
 def kill_attempt(path: Path, client, uri: str) -> set[str]:  # noqa: ANN001

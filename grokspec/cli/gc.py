@@ -27,10 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    from mlflow import MlflowClient
-
     from grokspec.tracking.health import store_problem
-    from grokspec.tracking.liveness import close_dead_runs
+    from grokspec.tracking.liveness import close_dead
+    from grokspec.tracking.store import RunStore
     from grokspec.tracking.tracker import resolve_uri
 
     uri = resolve_uri(args.uri)
@@ -38,18 +37,18 @@ def cmd_gc(args: argparse.Namespace) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    client = MlflowClient(tracking_uri=uri)
+    store = RunStore(uri)
     ids = None
     if args.experiment:
         ids = []
         for name in args.experiment:
-            exp = client.get_experiment_by_name(name)
-            if exp is None:
+            exp_id = store.experiment_id(name)
+            if exp_id is None:
                 print(f"error: no MLflow experiment named '{name}' in {uri}", file=sys.stderr)
                 return 2
-            ids.append(exp.experiment_id)
-    closed = close_dead_runs(client, ids, echo=print, stale_after=args.stale_after,
-                             dry_run=args.dry_run)
+            ids.append(exp_id)
+    closed = close_dead(uri, ids, echo=print, stale_after=args.stale_after,
+                        dry_run=args.dry_run)
     verb = "would close" if args.dry_run else "closed"
     print(f"{verb} {len(closed)} run(s) whose process died in {uri}")
     return 0

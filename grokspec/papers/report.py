@@ -24,6 +24,7 @@ from grokspec.papers.claim import Claim, RunRecord, Verdict, fmt
 from grokspec.spec.experiment import Experiment
 from grokspec.spec.loading import load_spec
 from grokspec.sweep.expand import has_sweep, load_sweep
+from grokspec.tracking import tags
 
 
 @dataclass
@@ -139,7 +140,7 @@ def same_training(run: Any, exp: Experiment) -> bool:
     from grokspec.spec.experiment import flatten
 
     params = run.data.params
-    if not params or "grokspec.spec_hash" not in run.data.tags:  # a sweep's parent run
+    if not params or tags.SPEC_HASH not in run.data.tags:  # a sweep's parent run
         return False
     for key, value in flatten(rec_io.trained(exp)).items():
         if value is None or key not in params:
@@ -183,8 +184,13 @@ def decide(
                             "the rule saw a partial sweep)")
         amended = [(a, after, claim.decide(finished, before).label,
                     claim.decide(finished, after).label) for a, before, after in claim.amended()]
-    neg, pos = claim.controls()
-    controls = (claim.decide(neg), claim.decide(pos))
+    from grokspec.spec.loading import SpecError
+
+    try:
+        neg, pos = claim.controls()
+        controls: tuple[Verdict, Verdict] | None = (claim.decide(neg), claim.decide(pos))
+    except SpecError:  # no specs/papers/ next to the package (an installed copy)
+        controls = None
     return PaperResult(claim, path, recs, n_points, verdict, collected, amended, controls)
 
 

@@ -52,11 +52,15 @@ def accuracy(train_fit: int | None, test_fit: int | None, test_plateau: float = 
 
 
 def points(paper: str) -> list[tuple[str, str | None, dict[str, Any], Any]]:
-    """The (label, variant, axis values, experiment) of every point of the paper's spec."""
+    """The (label, variant, axis values, experiment) of every point of the paper's spec
+    (``specs/papers/<paper>.yaml`` of the checkout, or of ``$GROKSPEC_PAPER_SPECS``)."""
+    import os
+
     from grokspec.papers.report import targets
 
+    folder = Path(os.environ.get("GROKSPEC_PAPER_SPECS", SPECS))
     return [(t.label, t.variant, t.values, t.experiment)
-            for t in targets(SPECS / f"{paper}.yaml", ())[0]]
+            for t in targets(folder / f"{paper}.yaml", ())[0]]
 
 
 def record(label: str, variant: str | None, values: dict[str, Any], experiment: Any,

@@ -28,11 +28,12 @@ import signal
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from grokspec.spec.experiment import Experiment
+from grokspec.training.signals import raise_if_requested
 from grokspec.training.threads import cores
 
 
@@ -76,6 +77,7 @@ def _set_threads(threads: int | None) -> None:
 
 
 STOP_GRACE_S = 30.0  # how long stopped workers get to close their runs
+SETTLE_S = 2.0  # first, how long workers signalled with the driver get to exit by themselves
 _IN_WORKER = False  # this process is a pool worker (set by _worker_init)
 _BUSY = False  # a task is running in this worker
 
@@ -216,12 +218,17 @@ class ProcessExecutor:
         completed = False
         try:
             futures = {pool.submit(run_task, t): t for t in tasks}
-            for fut in as_completed(futures):
-                task = futures[fut]
-                try:
-                    yield task, fut.result()
-                except Exception as exc:  # noqa: BLE001 - the worker died (OOM, signal)
-                    yield task, failed(task, f"worker process died: {type(exc).__name__}: {exc}")
+            pending = set(futures)
+            while pending:  # wake every second: a stop signal is never lost while waiting
+                done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                raise_if_requested()
+                for fut in done:
+                    task = futures[fut]
+                    try:
+                        yield task, fut.result()
+                    except Exception as exc:  # noqa: BLE001 - the worker died (OOM, signal)
+                        yield task, failed(task, "worker process died: "
+                                           f"{type(exc).__name__}: {exc}")
             completed = True
         finally:
             if completed:
@@ -235,6 +242,12 @@ def stop_pool(pool: ProcessPoolExecutor, grace: float = STOP_GRACE_S) -> None:
     exits); SIGKILL those still alive after ``grace`` seconds. Returns once all are gone."""
     workers = list((getattr(pool, "_processes", None) or {}).values())  # CPython's pool
     pool.shutdown(wait=False, cancel_futures=True)
+    # Ctrl-C in a terminal reaches the workers too: give those a moment to close their runs
+    # undisturbed (a SIGTERM on top would interrupt the closing; the driver would then close
+    # the run instead, with its own reason).
+    settle = time.monotonic() + SETTLE_S
+    while any(p.is_alive() for p in workers) and time.monotonic() < settle:
+        time.sleep(0.1)
     for proc in workers:
         if proc.is_alive():
             try:

@@ -26,11 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-HOST = "grokspec.host"
-PID = "grokspec.pid"
-PID_START = "grokspec.pid_start"
-HEARTBEAT = "grokspec.heartbeat"
-FAILURE_REASON = "grokspec.failure_reason"
+from grokspec.tracking import tags
+
+HOST = tags.HOST
+PID = tags.PID
+PID_START = tags.PID_START
+HEARTBEAT = tags.HEARTBEAT
+FAILURE_REASON = tags.FAILURE_REASON
 STALE_AFTER_S = 3600.0
 
 
@@ -148,7 +150,7 @@ def close_dead_runs(
                 continue
             closed.append((run.info.run_id, verdict.reason))
             if echo:
-                name = run.data.tags.get("mlflow.runName", "")
+                name = run.data.tags.get(tags.RUN_NAME, "")
                 echo(f"{'would close' if dry_run else 'closed'} run {run.info.run_id} "
                      f"({name}) FAILED: {verdict.reason}")
             if not dry_run:
@@ -168,3 +170,18 @@ def close_dead_in(uri: str, experiment_names: Iterable[str],
     ids = [e.experiment_id for name in dict.fromkeys(experiment_names)
            if (e := client.get_experiment_by_name(name)) is not None]
     return close_dead_runs(client, ids, echo) if ids else []
+
+
+def close_dead(
+    uri: str,
+    experiment_ids: Iterable[str] | None = None,
+    echo: Callable[[str], None] | None = None,
+    stale_after: float = STALE_AFTER_S,
+    dry_run: bool = False,
+) -> list[tuple[str, str]]:
+    """:func:`close_dead_runs` on the store at ``uri`` (for callers outside the tracking
+    package, which do not hold an MLflow client: ``grokspec gc``)."""
+    from mlflow import MlflowClient
+
+    return close_dead_runs(MlflowClient(tracking_uri=uri), experiment_ids, echo, stale_after,
+                           dry_run)

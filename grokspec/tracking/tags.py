@@ -18,6 +18,10 @@ DEVICE = "grokspec.device"
 SPLIT = "grokspec.split"  # fingerprint of the train/test tensors (also the dataset digest)
 THREADS = "grokspec.threads"  # torch intra-op threads the run used
 FAILURE_REASON = "grokspec.failure_reason"  # why a run is FAILED / KILLED
+HOST = "grokspec.host"  # the machine a RUNNING run's process is on (liveness)
+PID = "grokspec.pid"  # ... its process id
+PID_START = "grokspec.pid_start"  # ... and that process's start time (pid reuse)
+HEARTBEAT = "grokspec.heartbeat"  # last sign of life of a RUNNING run
 PHASE = "grok.phase"  # comprehension | grokking | memorization | confusion (Liu et al.)
 PHASE_RULE = "grok.phase_rule"  # the rule that made grok.phase: liu2022 | grokspec
 
@@ -34,10 +38,4 @@ SWEEP_FINISHED = "grokspec.sweep.finished"  # the parent's count of FINISHED poi
 PARENT_RUN_ID = "mlflow.parentRunId"  # nests a child under its parent in the UI
 NOTE = "mlflow.note.content"  # the run's description (markdown) in the UI
 RUN_NAME = "mlflow.runName"
-
-__all__ = [
-    "DATASET", "DEVICE", "FAILURE_REASON", "LEARNER", "NOTE", "PARENT_RUN_ID", "PHASE",
-    "PHASE_RULE", "RUNNER", "RUN_NAME", "SPEC_HASH", "SPLIT", "SWEEP_AXES", "SWEEP_FINISHED",
-    "SWEEP_HASH",
-    "SWEEP_POINT", "SWEEP_ROLE", "SWEEP_SOURCE", "SWEEP_VARIANT", "THREADS", "VERSION",
-]
+DATASET_CONTEXT = "mlflow.data.context"  # a dataset input's tag: what the run used it for

@@ -211,7 +211,7 @@ class Tracker:
         ds = Dataset(name=name, digest=digest, source_type="code",
                      source=json.dumps(source, sort_keys=True, default=str),
                      profile=json.dumps(profile))
-        context = InputTag(key="mlflow.data.context", value="train+test")
+        context = InputTag(key=tag.DATASET_CONTEXT, value="train+test")
         # Not spooled: the dataset input is a UI convenience (the split is in the tags).
         self._send(lambda: self.client.log_inputs(
             self.run_id, datasets=[DatasetInput(ds, tags=[context])]), lambda: None)

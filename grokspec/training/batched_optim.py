@@ -78,10 +78,13 @@ class BatchedOptimizer:
                     f"stacked parameter of shape {tuple(p.shape)} has no member dimension "
                     f"of size {self.n}"
                 )
-        device = self.params[0].device if self.params else torch.device("cpu")
-        self.hyper = _hyper(specs, device)
+        # on the CPU whatever the device: checking which coefficients all members share, and
+        # reading them as Python floats, must not wait for the GPU
+        self.hyper = _hyper(specs, torch.device("cpu"))
         self.steps = 0
         self.state: list[dict[str, torch.Tensor]] = [{} for _ in self.params]
+        self._uniform: dict[int, tuple[float, bool]] = {}
+        self._cols: dict[tuple[int, torch.dtype, torch.device], torch.Tensor] = {}
 
     # ------------------------------------------------------------------ coefficients
 
@@ -93,10 +96,13 @@ class BatchedOptimizer:
         factor = torch.where(warm > 0, (t / warm.clamp(min=1.0)).clamp(max=1.0), 1.0)
         return h["lr"] * factor
 
-    @staticmethod
-    def _col(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        """(members,) float64 -> the parameter's dtype, shaped to broadcast over ``like``."""
-        return values.to(like.dtype).view(-1, *([1] * (like.dim() - 1)))
+    def _col(self, values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """(members,) float64 -> the parameter's dtype and device, shaped to broadcast over
+        ``like`` (one asynchronous copy per coefficient and step)."""
+        key = (id(values), like.dtype, like.device)
+        if key not in self._cols:
+            self._cols[key] = values.to(like.dtype).to(like.device, non_blocking=True)
+        return self._cols[key].view(-1, *([1] * (like.dim() - 1)))
 
     # ------------------------------------------------------------------ update
 
@@ -111,11 +117,21 @@ class BatchedOptimizer:
     def step(self) -> None:
         """One update of every member (parameters without a gradient are left alone)."""
         self.steps += 1
+        self._uniform, self._cols = {}, {}  # keyed by ids of this step's coefficient tensors
         lr = self.lr_now(self.steps)
         if self.kind in SGD_KINDS:
             self._sgd(lr)
         else:
             self._adam(lr, decoupled=self.kind == "adamw")
+
+    def _coef(self, values: torch.Tensor, like: torch.Tensor) -> float | torch.Tensor:
+        """A coefficient as torch's scalar (a Python float) when every member has the same
+        value, which is torch's own arithmetic and one pass less; else a broadcast column."""
+        key = id(values)
+        if key not in self._uniform:
+            self._uniform[key] = (float(values[0]), bool((values == values[0]).all()))
+        first, same = self._uniform[key]
+        return first if same else self._col(values, like)
 
     def _adam(self, lr: torch.Tensor, decoupled: bool) -> None:
         h, t = self.hyper, self.steps
@@ -123,7 +139,9 @@ class BatchedOptimizer:
         shrink = 1.0 - lr * wd  # torch: param.mul_(1 - lr * weight_decay)
         bc1 = 1.0 - h["beta1"] ** t
         bc2_sqrt = (1.0 - h["beta2"] ** t) ** 0.5
-        step_size = lr / bc1
+        neg_step = -(lr / bc1)
+        one_minus_b1, one_minus_b2 = 1.0 - h["beta1"], 1.0 - h["beta2"]
+        # (every coefficient is a local: the caches key on ids, which must stay unique)
         for p, st in zip(self.params, self.state, strict=True):
             if p.grad is None:
                 continue
@@ -132,19 +150,26 @@ class BatchedOptimizer:
                 st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             if decoupled:
-                p.mul_(self._col(shrink, p))
+                p.mul_(self._coef(shrink, p))
             else:
                 g = g.add(p * self._col(wd, p))  # L2 coupled into the gradient
-            st["exp_avg"].lerp_(g, self._col(1.0 - h["beta1"], p))
-            st["exp_avg_sq"].mul_(self._col(h["beta2"], p)).addcmul_(
-                g * self._col(1.0 - h["beta2"], p), g
-            )
-            denom = (st["exp_avg_sq"].sqrt() / self._col(bc2_sqrt, p)).add_(EPS)
-            p.add_((st["exp_avg"] / denom).mul_(self._col(-step_size, p)))
+            st["exp_avg"].lerp_(g, self._coef(one_minus_b1, p))
+            b2, c2 = self._coef(h["beta2"], p), self._coef(one_minus_b2, p)
+            if isinstance(c2, float):
+                st["exp_avg_sq"].mul_(b2).addcmul_(g, g, value=c2)
+            else:
+                st["exp_avg_sq"].mul_(b2).addcmul_(g * c2, g)
+            denom = (st["exp_avg_sq"].sqrt() / self._coef(bc2_sqrt, p)).add_(EPS)
+            step = self._coef(neg_step, p)
+            if isinstance(step, float):
+                p.addcdiv_(st["exp_avg"], denom, value=step)
+            else:
+                p.add_((st["exp_avg"] / denom).mul_(step))
 
     def _sgd(self, lr: torch.Tensor) -> None:
         h = self.hyper
         use_momentum = bool((h["momentum"] != 0).any())
+        neg_lr = -lr
         for p, st in zip(self.params, self.state, strict=True):
             if p.grad is None:
                 continue
@@ -156,7 +181,7 @@ class BatchedOptimizer:
                 else:
                     buf.mul_(self._col(h["momentum"], p)).add_(g)
                 g = buf
-            p.add_(g * self._col(-lr, p))
+            p.add_(g * self._col(neg_lr, p))
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -254,6 +279,9 @@ def build_update(
         sched: Any = FoldedSchedule()
     else:
         opt, sched = build_optimizer(params, specs[0])  # type: ignore[arg-type]
+        if len(trains) > 1:  # stacked members: torch's multi-tensor step, 2.4x its default
+            for group in opt.param_groups:  # single-tensor one on CPU over stacked tensors
+                group["foreach"] = True  # (3.6 vs 1.5 ms, 16 quickstart-sized members)
     filters = [t.grokfast for t in trains]
     if all(f == filters[0] for f in filters):
         grokfast: Any = GradFilter(filters[0], params)  # type: ignore[arg-type]

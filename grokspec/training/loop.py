@@ -36,6 +36,7 @@ from grokspec.training.batches import Batch, BatchStream
 from grokspec.training.checkpoint import Checkpoint, checkpoint_path, rng_state, set_rng_state
 from grokspec.training.grouping import why_not_one_batch
 from grokspec.training.runner import Runner
+from grokspec.training.signals import raise_if_requested
 
 SPLITS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -183,6 +184,7 @@ def train(
 
     check_every_step = device.type == "cpu"  # a NaN check costs a device sync on GPU
     for step in range(start + 1, spec.steps + 1):
+        raise_if_requested()  # a SIGTERM whose exception a __del__ swallowed (signals.py)
         if not any(m.active for m in members):
             break
         batches = []

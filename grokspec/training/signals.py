@@ -10,6 +10,7 @@ closes it on these too; the CLI then exits 128 + the signal number (143 for SIGT
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +33,20 @@ class Terminated(KeyboardInterrupt):
         return 128 + self.signum
 
 
+#: Stop signals received inside the current :func:`terminate_as_interrupt` block. Python only
+#: prints (and drops) an exception raised while a ``__del__`` or weakref callback runs, so a
+#: handler's ``Terminated`` can be lost; the training loop re-raises it from here at the next
+#: step (:func:`raise_if_requested`), so a signal is never silently ignored.
+_requested: list[int] = []
+
+
+def raise_if_requested() -> None:
+    """Raise :class:`Terminated` if a stop signal arrived and its exception was swallowed
+    (one list check: called at every training step)."""
+    if _requested:
+        raise Terminated(_requested[-1])
+
+
 def interrupt_reason(exc: BaseException, step: int) -> str:
     if isinstance(exc, Terminated):
         return f"terminated ({exc.signame}) after step {step}"
@@ -47,11 +62,21 @@ def terminate_as_interrupt() -> Iterator[None]:
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        _requested.append(signum)
         raise Terminated(signum)
 
+    def unraisable(info: sys.UnraisableHookArgs) -> None:
+        if isinstance(info.exc_value, Terminated):
+            return  # swallowed by a __del__/callback: re-raised by raise_if_requested
+        hook(info)
+
+    _requested.clear()
     previous = {s: signal.signal(s, handler) for s in CAUGHT}
+    hook, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
         yield
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+        sys.unraisablehook = hook
+        _requested.clear()
