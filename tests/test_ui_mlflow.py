@@ -117,6 +117,7 @@ def test_printed_url_opens_the_parents_runs_in_the_chart_view(swept: dict) -> No
     assert route == f"/experiments/{swept['exp_id']}/runs"
     q = parse_qs(query)
     assert q["workflowType"] == ["machine_learning"] and q["compareRunsMode"] == ["CHART"]
+    assert q["orderByKey"] == ["metrics.`test/acc`"]  # not start time: children not nested
     pid = swept["parent"].info.run_id
     assert unquote(q["searchFilter"][0]) == f"tags.`mlflow.parentRunId` = '{pid}'"
 
@@ -149,4 +150,5 @@ def test_run_names_and_urls() -> None:
     assert child_run_name(None, {}, None) == "run"
     url = chart_view_url("http://127.0.0.1:5000/", "3")
     assert url == ("http://127.0.0.1:5000/#/experiments/3/runs?"
-                   "workflowType=machine_learning&compareRunsMode=CHART")
+                   "workflowType=machine_learning&compareRunsMode=CHART"
+                   "&orderByKey=metrics.%60test%2Facc%60&orderByAsc=false")

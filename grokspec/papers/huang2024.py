@@ -104,6 +104,12 @@ CLAIM = Claim(
     full_size="`grokspec report specs/papers/paper-scale/huang2024.yaml` (1-layer "
     "transformer, p=113, d_model swept).",
     controls=controls,
+    notes=(
+        "Verdict history: partly in the first report (the memorization part passed alone) and not "
+        "reproduced now: no width from 8 to 512 reaches test accuracy 0.9 within 6000 steps (the "
+        "largest ends at 0.79), so there is no critical size in this range; memorization without a "
+        "generalising model is not the claimed crossing."
+    ),
     precheck=precheck,
     amendments=(
         Amendment("2026-11-30", {"phase_rule": "grokspec", "gen_acc": 0.99},

@@ -164,9 +164,9 @@ def close_dead_runs(
 def close_dead_in(uri: str, experiment_names: Iterable[str],
                   echo: Callable[[str], None] | None = None) -> list[tuple[str, str]]:
     """:func:`close_dead_runs` in the named experiments of one store (those that exist)."""
-    from mlflow import MlflowClient
+    from grokspec.tracking.store_lock import client_for
 
-    client = MlflowClient(tracking_uri=uri)
+    client = client_for(uri)
     ids = [e.experiment_id for name in dict.fromkeys(experiment_names)
            if (e := client.get_experiment_by_name(name)) is not None]
     return close_dead_runs(client, ids, echo) if ids else []
@@ -181,7 +181,6 @@ def close_dead(
 ) -> list[tuple[str, str]]:
     """:func:`close_dead_runs` on the store at ``uri`` (for callers outside the tracking
     package, which do not hold an MLflow client: ``grokspec gc``)."""
-    from mlflow import MlflowClient
+    from grokspec.tracking.store_lock import client_for
 
-    return close_dead_runs(MlflowClient(tracking_uri=uri), experiment_ids, echo, stale_after,
-                           dry_run)
+    return close_dead_runs(client_for(uri), experiment_ids, echo, stale_after, dry_run)

@@ -64,11 +64,18 @@ def chart_view_url(base_url: str, experiment_id: str, parent_run_id: str | None 
     MLflow 3 opens an experiment in its GenAI mode (a traces overview without runs); the
     ``workflowType=machine_learning`` query selects the model-training pages, and
     ``compareRunsMode=CHART`` the chart view of the runs tab (both read by the UI's router in
-    mlflow/server/js, 3.17). With ``parent_run_id`` the runs are filtered to that parent's
-    children: a filtered child is shown as a row of its own, so its curves plot without
-    expanding the collapsed parent first.
+    mlflow/server/js, 3.17). The chart view plots only visible rows, and the runs table
+    nests children under their (collapsed) parent whenever runs are ordered by start time,
+    its default; ordered by final ``test/acc`` (best first) every run is a row of its own,
+    so the children's curves plot at once. With ``parent_run_id`` the runs are filtered to
+    that parent's children (the UI adds the parent itself).
     """
-    query: dict[str, str] = {"workflowType": "machine_learning", "compareRunsMode": "CHART"}
+    query: dict[str, str] = {
+        "workflowType": "machine_learning",
+        "compareRunsMode": "CHART",
+        "orderByKey": "metrics.`test/acc`",
+        "orderByAsc": "false",
+    }
     if parent_run_id:
         query["searchFilter"] = f"tags.`mlflow.parentRunId` = '{parent_run_id}'"
     qs = urlencode(query, quote_via=quote)

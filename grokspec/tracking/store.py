@@ -24,6 +24,7 @@ from mlflow.exceptions import MlflowException as StoreError  # noqa: F401 - re-e
 
 from grokspec.tracking import tags
 from grokspec.tracking.naming import chart_view_url, ui_base_url, ui_lines
+from grokspec.tracking.store_lock import prepare_store
 from grokspec.tracking.tracker import get_or_create_experiment, resolve_uri
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ class RunStore:
 
     def __init__(self, uri: str | None = None) -> None:
         self.uri = resolve_uri(uri)
+        prepare_store(self.uri)  # MlflowClient() migrates a fresh store: under the lock
         self._client = MlflowClient(tracking_uri=self.uri)
 
     # -- experiments ---------------------------------------------------------------------

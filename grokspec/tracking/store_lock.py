@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from filelock import FileLock
 
@@ -54,6 +54,16 @@ def prepare_store(uri: str) -> None:
             MlflowClient(tracking_uri=uri).search_experiments(max_results=1)  # migrates
             enable_wal(db)
     _prepared.add(uri)
+
+
+def client_for(uri: str) -> Any:
+    """An ``MlflowClient`` for ``uri``, the store prepared first. MLflow's client constructor
+    already opens (and on a fresh file, migrates) the store, so every client grokspec makes
+    comes from here: a bare ``MlflowClient(uri)`` would migrate outside the lock."""
+    from mlflow import MlflowClient
+
+    prepare_store(uri)
+    return MlflowClient(tracking_uri=uri)
 
 
 def enable_wal(db: Path) -> str:

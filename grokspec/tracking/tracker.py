@@ -32,7 +32,7 @@ from grokspec.tracking import tags as tag
 from grokspec.tracking.focus import focus
 from grokspec.tracking.health import bound_http_retries, is_http, server_problem
 from grokspec.tracking.spool import Spool, replay
-from grokspec.tracking.store_lock import prepare_store, retry_locked
+from grokspec.tracking.store_lock import client_for, prepare_store, retry_locked
 
 MAX_BATCH = 1000  # MLflow's limit on metrics per log_batch call
 MAX_PARAMS = 100  # ... and on params per call
@@ -119,7 +119,7 @@ class Tracker:
         resumed, a comparison logged to the parent)."""
         if is_http(uri):
             bound_http_retries()  # a dead server costs seconds, not minutes per request
-        self.client = MlflowClient(tracking_uri=uri)
+        self.client = client_for(uri)  # the store created/migrated under its lock first
         self.uri = uri
         #: "full" or "summary": how many-valued metric families reach MLflow (see focus).
         self.diagnostics = "full"

@@ -17,7 +17,10 @@ Equality with torch: each member's trajectory follows ``torch.optim.AdamW`` / ``
 coefficients are computed in float64 exactly as torch computes its Python-float ones, then
 rounded to the parameter dtype, which is what torch's scalar kernels do. The warmup schedule is
 folded into :meth:`BatchedOptimizer.step` (step ``t``, 1-based, uses ``min(1, t / warmup)``),
-so there is no separate scheduler to step or checkpoint.
+so there is no separate scheduler to step or checkpoint. A coefficient every member shares
+(typically the betas in an lr x wd grid) is passed as torch's Python-float scalar: torch's own
+arithmetic, and one pass over the state less. The hyperparameters live on the CPU, so none of
+this waits for a GPU; per-member columns are copied to the device asynchronously.
 """
 
 from __future__ import annotations
