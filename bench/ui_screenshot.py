@@ -44,7 +44,8 @@ def wait_for(url: str, seconds: float = 90.0) -> None:
 def screenshot(browser: str, url: str, path: Path, wait_ms: int) -> None:
     subprocess.run(
         [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-         "--window-size=1600,1000", f"--virtual-time-budget={wait_ms}",
+         "--window-size=1600,1000", "--run-all-compositor-stages-before-draw",
+         f"--virtual-time-budget={wait_ms}",
          f"--screenshot={path}", url],
         check=True, capture_output=True, timeout=180,
     )

@@ -91,3 +91,15 @@ def test_one_hot_linear_equals_dense_one_hot_product(bias: bool) -> None:
     torch.testing.assert_close(layer.table.grad.T, dense.weight.grad, rtol=1e-5, atol=1e-6)
     if bias:
         torch.testing.assert_close(layer.bias.grad, dense.bias.grad)
+
+
+def test_dropout_model_in_eval_mode_takes_the_shortcuts_and_equals_plain() -> None:
+    """With dropout the first position is tabulated only in eval mode (a training pass draws
+    a mask per sample); in eval mode the outputs equal the plain computation."""
+    torch.manual_seed(0)
+    spec = TransformerSpec(layers=2, d_model=32, heads=4, d_mlp=48, dropout=0.3)
+    model = Transformer(spec, 13, 3, 13).eval()
+    x = torch.randint(0, 13, (50, 2))
+    torch.testing.assert_close(model(x), plain_transformer(model, x), rtol=1e-5, atol=1e-6)
+    model.train()  # the per-sample path: dropout active, so two passes differ
+    assert not torch.equal(model(x), model(x))

@@ -75,6 +75,8 @@ def test_extends_cycle_through_relative_paths(tmp_path: Path) -> None:
         ("- a\n- b\n", "a spec must be a mapping"),
         (GOOD + "extends: [1, 2]\n", "must be a file path"),
     ],
+    ids=["not-utf8", "recursive-alias", "deep-nesting", "alias-bomb", "empty", "list",
+         "extends-not-a-path"],
 )
 def test_loader_errors_are_one_line(tmp_path: Path, content: str | bytes, expect: str) -> None:
     msg = only_problem(write(tmp_path, content))

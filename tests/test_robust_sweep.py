@@ -21,12 +21,12 @@ from grokspec.tracking import liveness
 from tests.helpers import TINY_GROK
 
 
-def sweep_file(folder: Path, steps: int, extra_points: dict | None = None) -> Path:
+def sweep_file(folder: Path, steps: int, n_points: int = 4) -> Path:
+    decays = [0.5, 1.0, 1.5, 2.0][:n_points]
     spec = {**TINY_GROK, "name": "stoppable", "analysis": {"metrics": []},
             "train": {**TINY_GROK["train"], "steps": steps, "stop": None, "eval_every": 50},
             "tracking": {"experiment": "stoppable"},
-            "sweep": {"grid": {"train.optimizer.weight_decay": [0.5, 1.0, 1.5, 2.0]},
-                      "vectorize": False, **(extra_points or {})}}
+            "sweep": {"grid": {"train.optimizer.weight_decay": decays}, "vectorize": False}}
     path = folder / "sweep.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
@@ -136,7 +136,7 @@ def test_next_sweep_closes_a_dead_attempts_children(tmp_path: Path, client, mlfl
     """The dead attempt ran forever-long points; the next sweep in the experiment (short
     points, its own parent) closes the dead children and the dead parent FAILED."""
     dead = kill_attempt(sweep_file(tmp_path, steps=10**6), client, mlflow_uri)
-    check_rerun_closes(sweep_file(tmp_path, steps=50), client, mlflow_uri, dead)
+    check_rerun_closes(sweep_file(tmp_path, steps=50, n_points=2), client, mlflow_uri, dead)
     parents = {r.info.status for r in runs_of(client)
                if r.data.tags.get("grokspec.sweep.role") == "parent"}
     assert parents == {"FAILED", "FINISHED"}  # the dead attempt's, the new one's

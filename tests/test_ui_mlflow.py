@@ -10,7 +10,7 @@ import json
 import re
 import shutil
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 import yaml
@@ -117,9 +117,17 @@ def test_printed_url_opens_the_parents_runs_in_the_chart_view(swept: dict) -> No
     assert route == f"/experiments/{swept['exp_id']}/runs"
     q = parse_qs(query)
     assert q["workflowType"] == ["machine_learning"] and q["compareRunsMode"] == ["CHART"]
-    assert q["orderByKey"] == ["metrics.`test/acc`"]  # not start time: children not nested
     pid = swept["parent"].info.run_id
-    assert unquote(q["searchFilter"][0]) == f"tags.`mlflow.parentRunId` = '{pid}'"
+    assert q["viewStateShareKey"] == [f"grokspec-{pid}"]
+    # The view the key names is stored on the experiment, as the UI's "share" stores one:
+    # the parent's children, best test/acc first (not start time: children not nested under
+    # a collapsed parent), the accuracy charts.
+    exp_tags = swept["store"].experiment_tags(swept["exp_id"])
+    state = json.loads(exp_tags[f"mlflow.sharedViewState.grokspec-{pid}"])
+    assert state == {"searchFilter": f"tags.`mlflow.parentRunId` = '{pid}'",
+                     "orderByKey": "metrics.`test/acc`", "orderByAsc": False,
+                     "chartsSearchFilter": "acc"}
+    assert "mlflow.sharedViewState.grokspec-all" in exp_tags
 
 
 def test_a_gp_run_logs_a_focused_metric_set(swept: dict) -> None:
@@ -151,4 +159,4 @@ def test_run_names_and_urls() -> None:
     url = chart_view_url("http://127.0.0.1:5000/", "3")
     assert url == ("http://127.0.0.1:5000/#/experiments/3/runs?"
                    "workflowType=machine_learning&compareRunsMode=CHART"
-                   "&orderByKey=metrics.%60test%2Facc%60&orderByAsc=false")
+                   "&viewStateShareKey=grokspec-all")

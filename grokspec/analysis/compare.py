@@ -180,5 +180,6 @@ def compare(
         parent = Tracker.attach(store.uri, result.parent_run_id)
         parent.log_file(result.png, "compare")
         parent.log_file(result.csv, "compare")
+        parent.share_children_view()  # the printed chart-view link (older sweeps lack it)
         result.logged_to_parent = True
     return result

@@ -24,6 +24,7 @@ Definitions (exact):
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 
 import torch
@@ -95,7 +96,11 @@ def empirical_ntk(
         return out
 
     try:
-        jac = jacrev(f)(params)  # name -> (n, outputs, *param shape)
+        with warnings.catch_warnings():
+            # vmap has no batching rule for embedding_bag's backward (the one-hot MLP's first
+            # layer) and says so once per process; its fallback loop is correct, and rare here.
+            warnings.filterwarnings("ignore", message="There is a performance drop")
+            jac = jacrev(f)(params)  # name -> (n, outputs, *param shape)
     finally:
         model.train(was_training)
     n = x.shape[0]

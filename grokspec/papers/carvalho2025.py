@@ -141,9 +141,9 @@ CLAIM = Claim(
     "exact sizes are not public: larger training set, width and budget).",
     controls=controls,
     notes=(
-        "Verdict history: reproduced in the first report, where part (3) held by construction; "
-        "reproduced now with part (3) able to fail: the removed subclasses end at 0.24 in the "
-        "equidistant geometry and at 1.00 in the equivariant control."
+        "Verdict history: reproduced in the first report, where part (3) held by "
+        "construction; reproduced now with part (3) able to fail: the removed subclasses end "
+        "at 0.24 in the equidistant geometry and at 1.00 in the equivariant control."
     ),
     precheck=precheck,
     amendments=(

@@ -130,9 +130,10 @@ CLAIM = Claim(
     "steps; MNIST is not available offline).",
     controls=controls,
     notes=(
-        "Verdict history: partly in the first report (rank 139 -> 138 counted as a fall) and partly "
-        "now for a real reason: the deep MLP has one jump, not several, but across it the mean "
-        "activation rank (Fan et al.'s definition) falls by 12%, above the registered 10%."
+        "Verdict history: partly in the first report (rank 139 -> 138 counted as a fall) and "
+        "partly now for a real reason: the deep MLP has one jump, not several, but across it "
+        "the mean activation rank (Fan et al.'s definition) falls by 12%, above the "
+        "registered 10%."
     ),
     precheck=precheck,
     amendments=(

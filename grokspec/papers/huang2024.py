@@ -105,10 +105,10 @@ CLAIM = Claim(
     "transformer, p=113, d_model swept).",
     controls=controls,
     notes=(
-        "Verdict history: partly in the first report (the memorization part passed alone) and not "
-        "reproduced now: no width from 8 to 512 reaches test accuracy 0.9 within 6000 steps (the "
-        "largest ends at 0.79), so there is no critical size in this range; memorization without a "
-        "generalising model is not the claimed crossing."
+        "Verdict history: partly in the first report (the memorization part passed alone) and "
+        "not reproduced now: no width from 8 to 512 reaches test accuracy 0.9 within 6000 "
+        "steps (the largest ends at 0.79), so there is no critical size in this range; "
+        "memorization without a generalising model is not the claimed crossing."
     ),
     precheck=precheck,
     amendments=(

@@ -120,15 +120,16 @@ CLAIM = Claim(
     controls=controls,
     precheck=precheck,
     notes=(
-        "The first report (2026-11-26) scaled every parameter at initialisation (init_scale) and "
-        "trained with Adam (parameter movement was already 2.65 at the train fit: not lazy), read "
-        "delays on accuracy and decided the trend by a 3-point Spearman >= 0.5 (partly). Issue 11 "
-        "replaced the mechanism by the paper's (alpha on a centred network, plain gradient descent, "
-        "the loss) before these runs were read. Verdict history: partly then, not reproduced now: at "
-        "gradient-descent lr 0.02 only alpha 0.5 and 1 fit the train loss at all (alpha 2 and 4 never "
-        "did within 15000 steps), and the two that fit show no delay to speak of (0 and 100 steps); "
-        "see the amendment. The learning rate was chosen from two short probes, not tuned per alpha: "
-        "a larger budget or per-alpha rates may change this."
+        "The first report (2026-11-26) scaled every parameter at initialisation (init_scale) "
+        "and trained with Adam (parameter movement was already 2.65 at the train fit: not "
+        "lazy), read delays on accuracy and decided the trend by a 3-point Spearman >= 0.5 "
+        "(partly). Issue 11 replaced the mechanism by the paper's (alpha on a centred "
+        "network, plain gradient descent, the loss) before these runs were read. Verdict "
+        "history: partly then, not reproduced now: at gradient-descent lr 0.02 only alpha 0.5 "
+        "and 1 fit the train loss at all (alpha 2 and 4 never did within 15000 steps), and "
+        "the two that fit show no delay to speak of (0 and 100 steps); see the amendment. The "
+        "learning rate was chosen from two short probes, not tuned per alpha: a larger budget "
+        "or per-alpha rates may change this."
     ),
     amendments=(
         Amendment("2026-11-30", {"exclude_unfit": False},

@@ -133,15 +133,16 @@ CLAIM = Claim(
     precheck=precheck,
     amendments=(),
     notes=(
-        "The first report (2026-11-26) compared AdamW weight decay 1 with and without the filter at a "
-        "0.99 threshold (1.01x: not reproduced). That answered another question (does Grokfast help "
-        "on top of strong weight decay?); issue 11 replaced the spec by the README's baseline and "
-        "filters, and the threshold by the README's 0.95, before these runs were read. Verdict "
-        "history: not reproduced then, and not reproduced now for another reason: with the README's "
-        "settings at this size neither the baseline nor Grokfast-EMA reaches test accuracy 0.5 in "
-        "10000 steps; Grokfast-MA (L2 0.01) does (step 4500, a speed-up of >= 2.2x over the censored "
-        "baseline), but the verdict is registered on EMA, the paper's main method, and MA is not "
-        "picked because it did better. Issue 11's measurement (EMA + L2 0.005 at test 0.42-0.46 after "
-        "6000 steps) is not what these runs show (0.05 after 10000)."
+        "The first report (2026-11-26) compared AdamW weight decay 1 with and without the "
+        "filter at a 0.99 threshold (1.01x: not reproduced). That answered another question "
+        "(does Grokfast help on top of strong weight decay?); issue 11 replaced the spec by "
+        "the README's baseline and filters, and the threshold by the README's 0.95, before "
+        "these runs were read. Verdict history: not reproduced then, and not reproduced now "
+        "for another reason: with the README's settings at this size neither the baseline nor "
+        "Grokfast-EMA reaches test accuracy 0.5 in 10000 steps; Grokfast-MA (L2 0.01) does "
+        "(step 4500, a speed-up of >= 2.2x over the censored baseline), but the verdict is "
+        "registered on EMA, the paper's main method, and MA is not picked because it did "
+        "better. Issue 11's measurement (EMA + L2 0.005 at test 0.42-0.46 after 6000 steps) "
+        "is not what these runs show (0.05 after 10000)."
     ),
 )

@@ -97,9 +97,9 @@ CLAIM = Claim(
     "budget, 7 x 9 log grid).",
     controls=controls,
     notes=(
-        "Verdict history: reproduced in the first report (3 phases under grokspec's rule, 3000-step "
-        "budget) and reproduced now under Liu et al.'s own rule with a 10000-step budget: all four "
-        "phases, grokking at (lr 1e-3, wd 1) and (lr 1e-2, wd 0.1)."
+        "Verdict history: reproduced in the first report (3 phases under grokspec's rule, "
+        "3000-step budget) and reproduced now under Liu et al.'s own rule with a 10000-step "
+        "budget: all four phases, grokking at (lr 1e-3, wd 1) and (lr 1e-2, wd 0.1)."
     ),
     precheck=precheck,
     amendments=(

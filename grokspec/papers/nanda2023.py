@@ -90,7 +90,9 @@ CLAIM = Claim(
     full_size="`grokspec report specs/papers/paper-scale/nanda2023.yaml` (p=113, 30% of the "
     "table, 40000 steps).",
     controls=controls,
-    notes="The first report (2026-11-26) read grokspec's top-k embedding Fourier sparsity "
-    "instead of the restricted loss and the neurons' key frequencies; issue 11 replaced them "
-    "by Nanda et al.'s definitions before these runs were read.",
+    notes=(
+        "The first report (2026-11-26) read grokspec's top-k embedding Fourier sparsity "
+        "instead of the restricted loss and the neurons' key frequencies; issue 11 replaced "
+        "them by Nanda et al.'s definitions before these runs were read."
+    ),
 )

@@ -142,13 +142,15 @@ CLAIM = Claim(
                   "no effect size), met at exactly -0.5 only thanks to a rounding added after "
                   "the runs were read"),
     ),
-    notes="The first report's grid had 3 weight decays; weight decay 0.1 was added (issue 11) "
-    "so that each trend has 4 points. Verdict history: reproduced in the first report "
-    "(2026-11-26), partly now; the fraction trend holds at every weight decay with a fit, the "
-    "weight-decay trend does not hold at a majority of fractions: at 0.5 weight decay 3 never "
-    "fits (non-monotone), and at 0.6 the rank correlation is exactly -0.8 in ranks but "
-    "computes to -0.7999999999999998 and misses the registered <= -0.8. With exact "
-    "arithmetic that fraction would pass and the verdict would be reproduced; the rule is "
-    "not changed after reading these runs (that is how the first report's -0.5 rounding "
-    "came about), so the verdict stays partly and this note says why.",
+    notes=(
+        "The first report's grid had 3 weight decays; weight decay 0.1 was added (issue 11) "
+        "so that each trend has 4 points. Verdict history: reproduced in the first report "
+        "(2026-11-26), partly now; the fraction trend holds at every weight decay with a fit, "
+        "the weight-decay trend does not hold at a majority of fractions: at 0.5 weight decay "
+        "3 never fits (non-monotone), and at 0.6 the rank correlation is exactly -0.8 in "
+        "ranks but computes to -0.7999999999999998 and misses the registered <= -0.8. With "
+        "exact arithmetic that fraction would pass and the verdict would be reproduced; the "
+        "rule is not changed after reading these runs (that is how the first report's -0.5 "
+        "rounding came about), so the verdict stays partly and this note says why."
+    ),
 )

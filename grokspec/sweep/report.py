@@ -80,6 +80,7 @@ def report(store: RunStore, parent: Tracker, exp_id: str, sweep: Sweep) -> list[
     parent.log_files(files)
     parent.log_metrics(parent_metrics(rows))
     parent.describe(description(rows, sweep))
+    parent.share_children_view()
     parent.set_tags({tags.SWEEP_FINISHED: str(sum(r["status"] == "FINISHED" for r in rows))})
     return rows
 

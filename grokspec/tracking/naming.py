@@ -58,26 +58,46 @@ def child_run_name(
     return " ".join(parts) or "run"
 
 
+#: Experiment tag prefix under which the MLflow UI keeps a shared view of the runs page (its
+#: "share" button; the page reads it back from ``?viewStateShareKey=<key>``, MLflow 3.17).
+SHARED_VIEW_TAG = "mlflow.sharedViewState."
+#: The chart view shows the charts whose metric name contains this: the accuracy overlay
+#: first (``test/acc``, ``train/acc``); clearing the search box shows every chart.
+CHARTS_SHOWN = "acc"
+
+
+def share_key(parent_run_id: str | None) -> str:
+    """The shared-view key of a parent's children (or of a whole experiment)."""
+    return f"grokspec-{parent_run_id}" if parent_run_id else "grokspec-all"
+
+
+def shared_view_state(parent_run_id: str | None = None) -> dict[str, object]:
+    """The runs page state a newcomer needs, as the UI stores a shared view: the parent's
+    children (or every run) as rows of their own, best final ``test/acc`` first, and only the
+    accuracy charts. Ordered by start time (the UI's default) the table nests children under
+    their collapsed parent, and the chart view plots only visible rows: nothing to see."""
+    state: dict[str, object] = {
+        "orderByKey": "metrics.`test/acc`",
+        "orderByAsc": False,
+        "chartsSearchFilter": CHARTS_SHOWN,
+    }
+    if parent_run_id:
+        state["searchFilter"] = f"tags.`mlflow.parentRunId` = '{parent_run_id}'"
+    return state
+
+
 def chart_view_url(base_url: str, experiment_id: str, parent_run_id: str | None = None) -> str:
-    """The MLflow UI page with an experiment's runs in the chart view, model-training mode.
+    """The MLflow UI page with an experiment's (or a parent's) runs in the chart view, in
+    model-training mode, in the shared view :func:`shared_view_state` (written to the
+    experiment by :func:`grokspec.tracking.tracker.share_chart_view`).
 
     MLflow 3 opens an experiment in its GenAI mode (a traces overview without runs); the
     ``workflowType=machine_learning`` query selects the model-training pages, and
     ``compareRunsMode=CHART`` the chart view of the runs tab (both read by the UI's router in
-    mlflow/server/js, 3.17). The chart view plots only visible rows, and the runs table
-    nests children under their (collapsed) parent whenever runs are ordered by start time,
-    its default; ordered by final ``test/acc`` (best first) every run is a row of its own,
-    so the children's curves plot at once. With ``parent_run_id`` the runs are filtered to
-    that parent's children (the UI adds the parent itself).
+    mlflow/server/js, 3.17).
     """
-    query: dict[str, str] = {
-        "workflowType": "machine_learning",
-        "compareRunsMode": "CHART",
-        "orderByKey": "metrics.`test/acc`",
-        "orderByAsc": "false",
-    }
-    if parent_run_id:
-        query["searchFilter"] = f"tags.`mlflow.parentRunId` = '{parent_run_id}'"
+    query = {"workflowType": "machine_learning", "compareRunsMode": "CHART",
+             "viewStateShareKey": share_key(parent_run_id)}
     qs = urlencode(query, quote_via=quote)
     return f"{base_url.rstrip('/')}/#/experiments/{experiment_id}/runs?{qs}"
 

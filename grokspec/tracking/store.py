@@ -69,6 +69,9 @@ class RunStore:
     def experiment_name(self, experiment_id: str) -> str:
         return self._client.get_experiment(experiment_id).name
 
+    def experiment_tags(self, experiment_id: str) -> dict[str, str]:
+        return dict(self._client.get_experiment(experiment_id).tags)
+
     # -- runs ----------------------------------------------------------------------------
     def run(self, run_id: str) -> Run:
         return self._client.get_run(run_id)

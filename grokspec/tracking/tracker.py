@@ -27,7 +27,7 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
 
-from grokspec.tracking import liveness
+from grokspec.tracking import liveness, naming
 from grokspec.tracking import tags as tag
 from grokspec.tracking.focus import focus
 from grokspec.tracking.health import bound_http_retries, is_http, server_problem
@@ -87,6 +87,23 @@ def get_or_create_experiment(client: MlflowClient, name: str, uri: str) -> str:
         if exp is None:
             raise
         return exp.experiment_id
+
+
+def share_chart_view(client: MlflowClient, experiment_id: str,
+                     parent_run_id: str | None = None) -> None:
+    """Store, as an experiment tag, the chart view the printed UI link opens (see
+    :func:`grokspec.tracking.naming.chart_view_url`). A UI convenience: a store that refuses
+    the tag costs a warning, never the run."""
+    key = naming.SHARED_VIEW_TAG + naming.share_key(parent_run_id)
+    state = json.dumps(naming.shared_view_state(parent_run_id))
+    try:
+        exp = retry_locked(lambda: client.get_experiment(experiment_id))
+        if exp.tags.get(key) != state:
+            retry_locked(lambda: client.set_experiment_tag(experiment_id, key, state))
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        print(f"warning: the MLflow UI link will open the plain runs page (storing its chart "
+              f"view failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]})",
+              file=sys.stderr)
 
 
 def server_unreachable(uri: str, exc: BaseException) -> bool:
@@ -221,10 +238,16 @@ class Tracker:
         fingerprint as digest, the dataset spec as source) and its ``analysis.diagnostics``
         choice for the metrics that follow."""
         self.diagnostics = getattr(experiment.analysis, "diagnostics", "summary")
+        if not self.spool.active:
+            share_chart_view(self.client, self.experiment_id)  # the link printed after a run
         self.log_dataset(
             experiment.dataset.kind, fingerprint, int(dataset.n_train), int(dataset.n_test),
             {"spec": experiment.dataset.model_dump(mode="json"), "seed": experiment.seed},
         )
+
+    def share_children_view(self) -> None:
+        """The chart view of this (parent) run's children, for the printed UI link."""
+        share_chart_view(self.client, self.experiment_id, self.run_id)
 
     def describe(self, description: str) -> None:
         """The run's description (markdown, shown on its page in the UI)."""
