@@ -3,7 +3,8 @@
 
 Runs the variants of the two cross-model specs for a few steps (default progress measures
 on) into a temporary SQLite store and counts each run's metric keys, read back through the
-run store. Keys, not values: the count does not depend on how long a run trains.
+run store. The ``grok/*`` summary keys depend on which events a run reached in its few
+steps (a longer run adds a few); the rest does not depend on the length.
 
 Usage: python bench/metric_keys.py [--steps 20]
 """

@@ -29,7 +29,6 @@ from collections.abc import Iterable
 
 import torch
 from torch import nn
-from torch.func import functional_call, jacrev
 
 
 def param_movement(initial: Iterable[torch.Tensor], current: Iterable[torch.Tensor]) -> float:
@@ -78,36 +77,37 @@ def empirical_ntk(
 ) -> torch.Tensor:
     """The (n, n) empirical NTK of ``model`` on inputs ``x`` (trace over outputs).
 
-    One ``torch.func.jacrev`` of the batch's (n, outputs) matrix with respect to the
-    parameters: the reverse passes are vmapped over the n x outputs cotangents, never over the
-    inputs, so any model whose samples do not interact in eval mode works (``F.one_hot``,
-    which vmap over inputs rejects, included). Memory: n x outputs x parameters floats.
-    Evaluated in eval mode (no dropout); the model's mode is restored.
+    The Jacobian of the batch's (n, outputs) matrix with respect to the parameters, as one
+    ``torch.autograd.grad`` with ``is_grads_batched``: the reverse passes are vmapped over the
+    n x outputs one-hot cotangents, never over the inputs, so any model whose samples do not
+    interact in eval mode works (``F.one_hot``, which vmap over inputs rejects, included).
+    (``torch.func.jacrev`` computes the same but imports ``torch._dynamo`` on first use, ~2 s
+    of CPU per process.) Memory: n x outputs x parameters floats. Evaluated in eval mode (no
+    dropout); the model's mode is restored.
     """
-    params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
+    params = [p for p in model.parameters() if p.requires_grad]
     was_training = model.training
     model.eval()
-
-    def f(p: dict[str, torch.Tensor]) -> torch.Tensor:
-        out = functional_call(model, p, (x,))
-        out = out.reshape(out.shape[0], -1)  # (n, C); scalar regression -> (n, 1)
-        if projection is not None:
-            out = out @ projection.to(out.dtype).T.to(out.device)
-        return out
-
     try:
-        with warnings.catch_warnings():
+        with torch.enable_grad(), warnings.catch_warnings():
             # vmap has no batching rule for embedding_bag's backward (the one-hot MLP's first
             # layer) and says so once per process; its fallback loop is correct, and rare here.
             warnings.filterwarnings("ignore", message="There is a performance drop")
-            jac = jacrev(f)(params)  # name -> (n, outputs, *param shape)
+            out = model(x)
+            out = out.reshape(out.shape[0], -1)  # (n, C); scalar regression -> (n, 1)
+            if projection is not None:
+                out = out @ projection.to(out.dtype).T.to(out.device)
+            n, c = out.shape
+            eye = torch.eye(n * c, dtype=out.dtype, device=out.device).reshape(n * c, n, c)
+            jac = torch.autograd.grad(out, params, eye, is_grads_batched=True, allow_unused=True)
     finally:
         model.train(was_training)
-    n = x.shape[0]
     k = torch.zeros(n, n, dtype=torch.float64, device=x.device)
-    for j in jac.values():
+    for j in jac:
+        if j is None:  # a parameter the outputs do not depend on
+            continue
         # (outputs, n, p) @ (outputs, p, n) in the parameters' precision (float32: a quarter
         # of float64's time on CPU; the kernel's relative error stays ~1e-6), summed in float64.
-        j = j.reshape(n, j.shape[1], -1).transpose(0, 1)
+        j = j.reshape(n, c, -1).transpose(0, 1)
         k += torch.bmm(j, j.transpose(1, 2)).sum(0).to(torch.float64)
     return k

@@ -60,8 +60,8 @@ MEASURE_DOCS: dict[str, str] = {
 
 
 #: Default ``analysis.intervals``: fewest steps between two computations of a measure.
-DEFAULT_INTERVALS: dict[str, int] = {"fourier": 100, "feature_rank": 200, "ntk": 1000,
-                                     "pathways": 200}
+DEFAULT_INTERVALS: dict[str, int] = {"fourier": 500, "feature_rank": 500, "ntk": 1500,
+                                     "pathways": 500}
 
 
 class PhaseSpec(StrictModel):
