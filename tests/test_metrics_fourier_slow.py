@@ -31,7 +31,7 @@ def test_fourier_sparsity_rises_before_the_test_accuracy_jump() -> None:
             "eval_every": 50,
             "stop": {"test_acc": 0.99, "patience_evals": 3},
         },
-        analysis={"metrics": ["fourier"]},
+        analysis={"metrics": ["fourier"], "intervals": {"fourier": 0}},  # at every evaluation
     )
     h = fit_run(exp, "cpu").history
     steps = [int(r["step"]) for r in h]
