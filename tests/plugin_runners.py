@@ -11,11 +11,17 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from grokspec.learners.contract import PARAMETERS
 from grokspec.metrics import names
 
 
 class _Majority(nn.Module):
-    """Logits that always favour the most frequent training label (plus a bias it learns)."""
+    """Logits that always favour the most frequent training label (plus a bias it learns).
+
+    It declares what the progress measures may read (the learner contract): only its
+    gradient-trained parameters, so the default weight-norm measure applies."""
+
+    provides: ClassVar[frozenset[str]] = frozenset({PARAMETERS})
 
     def __init__(self, label: int, n_classes: int) -> None:
         super().__init__()

@@ -36,7 +36,10 @@ def test_builtin_runner_is_registered() -> None:
 def test_third_party_runner_is_found_and_chosen(plugin: None, client) -> None:
     assert {"gradient", "majority"} <= set(available_runners())
     before = MajorityRunner.used
-    result = run_experiment(experiment(runner="majority", train={"stop": None, "steps": 50}))
+    # The runner builds its own model, which provides only its parameters (learner
+    # contract): the spec asks for the one measure that reads them.
+    result = run_experiment(experiment(runner="majority", train={"stop": None, "steps": 50},
+                                       analysis={"metrics": ["weight_norm"]}))
     assert MajorityRunner.used == before + 1
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED" and run.data.tags["grokspec.runner"] == "majority"
@@ -71,7 +74,8 @@ def test_features_a_runner_does_not_declare_are_rejected(plugin: None) -> None:
 
 def test_ctrl_c_marks_run_killed(plugin: None, client) -> None:  # noqa: ANN001
     with pytest.raises(KeyboardInterrupt):
-        run_experiment(experiment(runner="interrupted", train={"stop": None}))
+        run_experiment(experiment(runner="interrupted", train={"stop": None},
+                                  analysis={"metrics": []}))
     (run,) = client.search_runs([client.get_experiment_by_name("tests").experiment_id])
     assert run.info.status == "KILLED"
     assert run.data.tags["grokspec.failure_reason"] == "interrupted (Ctrl-C) after step 25"
