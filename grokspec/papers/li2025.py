@@ -80,6 +80,16 @@ CLAIM = Claim(
     full_size="`grokspec report specs/papers/paper-scale/li2025.yaml` (p=97, d_model 128, 8 "
     "experts; the paper monitors a 7B MoE LLM).",
     controls=controls,
+    notes=(
+        "Verdict history: not reproduced in the first report (memorization, same-label "
+        "distance); partly now, and only for the phase part: with the distance over all "
+        "sample pairs the toy MoE groks by Liu et al.'s rule (test accuracy 0.9 at step 2950, "
+        "0.97 at most) but never reaches the 0.99 test fit the pathway parts are read at, so "
+        "they have nothing to read. Read at the 0.9 crossing instead (not the registered "
+        "rule, reported only): the distance rises, 0.66 -> 0.73, the consistency rises by "
+        "0.10, and train accuracy dips to 0.84 in between, so the pathway parts would still "
+        "fail but one."
+    ),
     amendments=(
         Amendment("2026-11-30", {"phase_rule": "grokspec", "min_consistency_rise": 0.0},
                   "issue 11: Liu et al.'s phase rule, and an effect size for the consistency "

@@ -96,6 +96,16 @@ CLAIM = Claim(
     full_size="`grokspec report specs/papers/paper-scale/miller2023.yaml` (more bits, more "
     "seeds).",
     controls=controls,
+    notes=(
+        "Verdict history: partly in the first report (gp_n40, fit 5 / test fit 55, was "
+        "comprehension under the 100-step rule); commit 8b65551 would have made it reproduced "
+        "with no new evidence (see the amendments). Partly now, with the paper's GP learning "
+        "rate (1e-2) and 4 GP points: the delay grows with the concealing bits (40, 280 "
+        "steps, then never within 3000 at 60 and 80 bits), but no run is grokking by Liu et "
+        "al.'s rule: every delay is under its 1000 steps (the Bayesian MLP's is 900). Liu's "
+        "absolute 1000-step window was made for 1e5-step transformer runs; the rule is not "
+        "changed here after reading the runs."
+    ),
     precheck=precheck,
     amendments=(
         Amendment("2026-11-26", {"phase_rule": "grokspec-min-delay-100"}, "commit 8b65551 "

@@ -98,6 +98,12 @@ def collect(
                 if found[t.label] is None:
                     found[t.label] = next((r for r in older if same_training(r, t.experiment)),
                                           None)
+        ids = [r.info.run_id for r in found.values() if r is not None]
+        for t in tgts:  # one run answering two points is no answer for either
+            run = found[t.label]
+            if run is not None and ids.count(run.info.run_id) > 1:
+                echo(f"{path.name}: {t.label}: run {run.info.run_id} matches several points")
+                found[t.label] = None
         return found
 
     found = {} if rerun else find()
@@ -142,11 +148,18 @@ def same_training(run: Any, exp: Experiment) -> bool:
     params = run.data.params
     if not params or tags.SPEC_HASH not in run.data.tags:  # a sweep's parent run
         return False
-    for key, value in flatten(rec_io.trained(exp)).items():
-        if value is None or key not in params:
+    spec = flatten(rec_io.trained(exp))
+    for key, value in spec.items():
+        if key not in params:
             continue
         want = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
         if params[key] != want:
+            return False
+    unset = [k for k, v in spec.items() if v is None]
+    for key, value in params.items():  # a section set on one side only (train.grokfast)
+        if any(key.startswith(f"{k}.") for k in unset):
+            return False
+        if value == "None" and any(k.startswith(f"{key}.") for k in spec):
             return False
     return True
 

@@ -3,23 +3,27 @@
 Why measure instead of a fixed rule: whether one vmapped step of N members beats N separate
 steps depends on the model size, the batch size, N, the device and its thread count; on
 CPU the measured ratio ranged from 0.45x to 2x over settings that a rule of thumb could not
-tell apart. So before a batched sweep runs, :func:`decide` times the real training step
-(the loop's learners, optimizer and Grokfast filter, on the real device) both ways:
+tell apart. So before a batched sweep runs, :func:`decide` times the real
+loop (:func:`grokspec.training.loop.train`, no MLflow) both ways on the real device:
 
-- **alone**: a few steps of each of (up to) :data:`SAMPLE` members as single models, the
-  mean step time times N;
-- **batched**: the same number of steps of all N members as one stacked learner.
+- **alone**: (up to) :data:`SAMPLE` members, one run after another, their mean per member
+  times N (the members share the architecture, so each costs the same);
+- **batched**: all N members as one stacked computation.
 
-Both get :data:`WARMUP` untimed steps first (allocator, vmap tracing, kernel selection), and
-the two sides alternate :data:`ROUNDS` times, the best round of each counting (a burst of
-load from other processes then hits both). Times are process CPU time with one torch thread
-on CPU (what the machine is charged; immune to other users' load), wall time (after a device
-sync) otherwise. It batches when batched <= :data:`MARGIN` x alone, so that probe noise
-cannot make ``auto`` choose the slower side. The verdict is cached per (what must agree for
-batching, N, device): a phase diagram probes once.
+Each is timed as a run of ``2 x STEPS`` steps minus a run of ``STEPS`` steps, so model building
+and the first and last evaluation cancel and what remains is the loop's per-step cost with
+all its bookkeeping (an earlier probe that timed only the bare step missed the per-step work
+batching shares, and called a 1.3x case 0.85x). The two sides alternate :data:`ROUNDS` times
+and the least disturbed run of each length counts (a burst of load from other processes then
+hits both sides; taking the minimum of the *differences* instead was biased low). Times
+are process CPU time with one torch thread on CPU (what the machine is charged; immune to
+other users' load), wall time (after a device sync) otherwise. It batches when batched <=
+:data:`MARGIN` x alone, so that probe noise cannot make ``auto`` choose the slower side. The
+verdict is cached per (what must agree for batching, N, device): a phase diagram probes once.
 
-What the probe leaves out: evaluation (per member either way, plus a copy of each member's
-slice when batched) and process start-up; the bench (bench/sweep.py) measures end to end.
+What the probe leaves out: evaluation at ``eval_every`` (per member either way, plus a copy of
+each member's slice when batched), MLflow and process start-up; bench/sweep.py measures end to
+end.
 """
 
 from __future__ import annotations
@@ -32,12 +36,11 @@ import torch
 
 from grokspec.spec.experiment import Experiment
 from grokspec.training.batched_optim import build_update
-from grokspec.training.batches import Batch, BatchStream
+from grokspec.training.batches import Batch
 from grokspec.training.grouping import batch_key
 
 SAMPLE = 4  # members timed alone (they share the architecture: same cost each)
-WARMUP = 3
-STEPS = 8
+STEPS = 15
 ROUNDS = 2
 MARGIN = 0.9
 
@@ -79,63 +82,45 @@ def decide(experiments: Sequence[Experiment], device: torch.device) -> Verdict:
 
 
 def probe(experiments: Sequence[Experiment], device: torch.device) -> Verdict:
-    """Time the training step alone and batched (see the module docstring)."""
-    from grokspec.training.batched import SingleLearner, StackedLearner
+    """Time the real loop alone and batched (see the module docstring)."""
+    from grokspec.training.loop import Member, train
     from grokspec.training.runner import load_runner, runner_name
 
     exps = list(experiments)
     runner = load_runner(runner_name(exps[0]))
     data = exps[0].dataset.build(exps[0].seed)  # the split's contents do not change the cost
-    tensors = {k: getattr(data, k).to(device) for k in ("x_train", "y_train")}
-    train = exps[0].train
-
-    def models() -> list[torch.nn.Module]:
-        out = []
-        for e in exps:
-            torch.manual_seed(e.seed)
-            out.append(runner.build(e, data).to(device))
-        return out
-
-    def batches(n: int) -> Callable[[], list[Batch]]:
-        streams = [BatchStream(data.n_train, train.batch_size, e.seed, device) for e in exps[:n]]
-
-        def draw() -> list[Batch]:
-            out = []
-            for s in streams:
-                idx = s.next()
-                x, y = (tensors["x_train"], tensors["y_train"]) if idx is None else (
-                    tensors["x_train"][idx], tensors["y_train"][idx])
-                out.append(Batch(idx, x, y, data, train))
-            return out
-
-        return draw
-
-    built = models()
     sample = min(SAMPLE, len(exps))
-    singles = [(SingleLearner(m, runner), [e.train]) for m, e in zip(built, exps, strict=False)]
-    stacked = StackedLearner(built, runner, batches(1)()[0])
-    sides: dict[str, list[tuple[object, list]]] = {
-        "alone": singles[:sample],
-        "batched": [(stacked, [e.train for e in exps])],
-    }
     clock, now = _clock(device)
-    best = {"alone": float("inf"), "batched": float("inf")}
-    for _ in range(ROUNDS):
-        for side, learners in sides.items():
-            total = 0.0
-            for learner, trains in learners:
-                draw = batches(len(trains))
-                step = step_function(learner, trains, draw)
-                for _ in range(WARMUP):
-                    step()
-                t0 = now()
-                for _ in range(STEPS):
-                    step()
-                total += (now() - t0) / STEPS
-            best[side] = min(best[side], total)
-    alone = best["alone"] / sample * len(exps)
-    batched = best["batched"]
+
+    def seconds(group: list[Experiment], steps: int, batched: bool) -> float:
+        short = [_short(e, steps) for e in group]
+        members = [Member(e, data) for e in short]
+        t0 = now()
+        for unit in ([members] if batched else [[m] for m in members]):
+            train(unit, runner, device)
+        return now() - t0
+
+    sides = {"alone": (exps[:sample], False), "batched": (exps, True)}
+    best = {(side, n): float("inf") for side in sides for n in (STEPS, 2 * STEPS)}
+    seconds(exps[:1], 1, False)  # first use of the runner in this process, outside the clock
+    for _ in range(ROUNDS):  # the least disturbed run of each length counts
+        for side, (group, batched) in sides.items():
+            for n in (STEPS, 2 * STEPS):
+                best[side, n] = min(best[side, n], seconds(group, n, batched))
+    per = {side: (best[side, 2 * STEPS] - best[side, STEPS]) / STEPS for side in sides}
+    if not all(v > 0 for v in per.values()):
+        raise RuntimeError("the timing probe got no reading (the machine is too noisy)")
+    alone = per["alone"] / sample * len(exps)
+    batched = per["batched"]
     return Verdict(batched <= MARGIN * alone, alone, batched, len(exps), str(device), clock)
+
+
+def _short(exp: Experiment, steps: int) -> Experiment:
+    """``exp`` cut to ``steps`` steps, evaluated at the first and last only, no early stop
+    and no checkpoint (its spec hash differs, so no real checkpoint is touched)."""
+    train = exp.train.model_copy(update={"steps": steps, "eval_every": steps, "stop": None})
+    tracking = exp.tracking.model_copy(update={"checkpoint_every": None})
+    return exp.model_copy(update={"train": train, "tracking": tracking})
 
 
 def step_function(
