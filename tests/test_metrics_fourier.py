@@ -17,7 +17,7 @@ from grokspec.metrics.fourier import (
     restricted_and_excluded,
     sum_directions,
 )
-from grokspec.metrics.measures import FourierMeasure, operand_embeddings
+from grokspec.metrics.fourier_measure import FourierMeasure, operand_embeddings
 from tests.helpers import experiment
 
 P = 23

@@ -18,7 +18,8 @@ from grokspec.metrics.fourier import (
     neuron_frequency_fractions,
     restricted_and_excluded,
 )
-from grokspec.metrics.measures import FeatureRank, FourierMeasure
+from grokspec.metrics.fourier_measure import FourierMeasure
+from grokspec.metrics.measures import FeatureRank
 from grokspec.metrics.pathways import (
     MAX_PAIRS,
     pathway_distance,

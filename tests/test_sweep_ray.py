@@ -23,7 +23,7 @@ def test_ray_executor_runs_a_tiny_sweep_into_the_same_store(tmp_path: Path, clie
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump({**quick, "sweep": {
         "grid": {"train.optimizer.weight_decay": [0.5, 1.0]},
-        "variants": {"ok": {}, "broken": {"runner": "no-such-runner"}},
+        "variants": {"ok": {}, "broken": {"train": {"optimizer": {"kind": "sgd", "lr": 1.0e6}}}},
         "resources": {"cpus": 1},
     }}))
     executor = RayExecutor(init_kwargs={"num_cpus": 2, "object_store_memory": 80 * 1024**2})

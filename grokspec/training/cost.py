@@ -38,6 +38,7 @@ from grokspec.spec.experiment import Experiment
 from grokspec.training.batched_optim import build_update
 from grokspec.training.batches import Batch
 from grokspec.training.grouping import batch_key
+from grokspec.training.step import optimisation_step
 
 SAMPLE = 4  # members timed alone (they share the architecture: same cost each)
 STEPS = 15
@@ -133,12 +134,7 @@ def step_function(
     opt, sched, grokfast = build_update(params, trains)
 
     def step() -> None:
-        losses = learner.losses(draw())  # type: ignore[attr-defined]
-        opt.zero_grad(set_to_none=True)
-        losses.sum().backward()
-        grokfast()
-        opt.step()
-        sched.step()
+        optimisation_step(learner, opt, sched, grokfast, draw())
 
     return step
 

@@ -37,6 +37,7 @@ from grokspec.training.checkpoint import Checkpoint, checkpoint_path, rng_state,
 from grokspec.training.grouping import why_not_one_batch
 from grokspec.training.runner import Runner
 from grokspec.training.signals import raise_if_requested
+from grokspec.training.step import optimisation_step
 
 SPLITS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -193,12 +194,7 @@ def train(
             x, y = (t["x_train"], t["y_train"]) if idx is None else (
                 t["x_train"][idx], t["y_train"][idx])
             batches.append(Batch(idx, x, y, members[0].dataset, spec))
-        losses = learner.losses(batches)
-        opt.zero_grad(set_to_none=True)
-        losses.sum().backward()
-        grokfast()
-        opt.step()
-        sched.step()
+        losses = optimisation_step(learner, opt, sched, grokfast, batches)
         if check_every_step:
             for m, value in zip(members, losses.tolist(), strict=True):
                 if m.active and not math.isfinite(value):

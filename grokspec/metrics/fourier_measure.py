@@ -1,0 +1,148 @@
+"""The Fourier progress measures wired to a run (Nanda et al. 2023; grokspec's variant).
+
+Split from :mod:`grokspec.metrics.measures` (which builds every measure) because the Fourier
+measure carries the most state: the evaluation grid of all p x p pairs, the key-frequency
+definition in use, and the restricted/excluded losses. The numbers come from the pure
+functions in :mod:`grokspec.metrics.fourier`; the model is read only through the learner
+contract (token embeddings, probe points) and the evaluation's captured forward pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from grokspec.datasets.base import Dataset
+from grokspec.learners.contract import PROBES, TOKEN_EMBEDDINGS, capabilities, require
+from grokspec.metrics import names
+from grokspec.metrics.capture import EvalCapture
+from grokspec.metrics.fourier import (
+    fourier_sparsity,
+    nanda2023_key_frequencies,
+    restricted_and_excluded,
+)
+
+
+def operand_embeddings(model: nn.Module, p: int) -> list[torch.Tensor]:
+    """The (p, d) input embedding of each operand token, as the Fourier measures read it:
+    the first ``p`` rows (the operand tokens) of the contract's ``token_embeddings()`` (one
+    matrix per position, or one shared by every position)."""
+    require(model, {TOKEN_EMBEDDINGS}, "fourier")
+    embs = model.token_embeddings()  # type: ignore[attr-defined]
+    return [e[:p] for e in embs if e.shape[0] >= p]
+
+
+class FourierMeasure:
+    """Fourier sparsity, key frequencies, restricted and excluded loss (Nanda et al. 2023)."""
+
+    def __init__(
+        self, experiment: Any, dataset: Dataset, device: torch.device,
+        capture: EvalCapture | None = None,
+    ) -> None:
+        self.top_k = experiment.analysis.fourier_top_k
+        # analysis.key_frequencies: Nanda et al.'s neuron frequencies read the first hidden
+        # layer's post-activations on every pair (grokspec.metrics.fourier).
+        self.nanda = experiment.analysis.key_frequencies == "nanda2023"
+        self.p = int(dataset.info.get("p", dataset.vocab_size or 0))
+        op = dataset.info.get("op")
+        self.sign = {"x+y": 1, "x-y": -1}.get(op) if isinstance(op, str) else None
+        self.grid = self._grid(dataset, device) if self.sign is not None or self.nanda else None
+        # The evaluation runs the training then the test set: all p*p pairs, in that order.
+        self.evaluated = torch.cat([dataset.x_train, dataset.x_test]).to(device)
+        self.capture = capture if capture is not None else EvalCapture()
+        if self.grid is not None and self.sign is not None:
+            self.capture.want_outputs()
+        if self.grid is not None and self.nanda:
+            self.capture.want_probes("post", None, first_only=True)
+        train = experiment.train
+
+        def loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            from grokspec.training.evaluation import loss_fn
+
+            return loss_fn(logits, y, dataset, train)
+
+        self.loss = loss
+
+    def _grid(self, dataset: Dataset, device: torch.device) -> tuple | None:
+        """All p*p pairs as model inputs in grid order (row x*p+y), their labels and the
+        training rows; None unless train + test hold every pair exactly once."""
+        p = self.p
+        try:
+            ox = torch.cat([dataset.meta_train["operand_x"], dataset.meta_test["operand_x"]])
+            oy = torch.cat([dataset.meta_train["operand_y"], dataset.meta_test["operand_y"]])
+        except KeyError:
+            return None
+        idx = ox.long() * p + oy.long()
+        if idx.numel() != p * p or not torch.equal(idx.sort().values, torch.arange(p * p)):
+            return None
+        order = idx.argsort()
+        # Restricted loss judges the true function: the clean labels where label_noise
+        # replaced some; excluded loss (training pairs) the labels actually trained on.
+        clean = dataset.meta_train.get("clean_label", dataset.y_train)
+        y_true = torch.cat([clean, dataset.y_test])[order]
+        noisy = "clean_label" in dataset.meta_train
+        y_trained = torch.cat([dataset.y_train, dataset.y_test])[order] if noisy else y_true
+        train_rows = idx[: dataset.n_train]
+        return order, y_true, y_trained, train_rows
+
+    def grid_logits(self, model: nn.Module, step: int) -> torch.Tensor:
+        """The model's outputs on all p*p pairs in grid order (row x*p+y), on the CPU: the
+        evaluation's own outputs where the loop captured them."""
+        assert self.grid is not None
+        order = self.grid[0]
+        rec = self.capture.take(model, self.evaluated, step)
+        return rec.output(len(self.evaluated)).cpu()[order]
+
+    def neuron_frequencies(self, model: Any, step: int) -> Any:
+        """Nanda et al.'s key frequencies from the first probe point's post-activations on
+        all p*p pairs (a transformer's at the last position); None without probes or grid."""
+        if self.grid is None or PROBES not in capabilities(model):
+            return None
+        first = next(iter(model.probes()), None)
+        if first is None:
+            return None
+        rec = self.capture.take(model, self.evaluated, step)
+        acts = rec.probe(first, "post")
+        if acts is None or acts.shape[0] < self.p * self.p:
+            return None
+        acts = acts[: self.p * self.p]
+        if acts.ndim == 3:
+            acts = acts[:, -1]
+        return nanda2023_key_frequencies(acts.cpu()[self.grid[0]], self.p)
+
+    def __call__(self, step: int, model: Any) -> dict[str, float]:
+        require(model, {TOKEN_EMBEDDINGS}, "fourier")
+        if self.p < 3:
+            return {}
+        embs = operand_embeddings(model, self.p)
+        if not embs:
+            return {}
+        sparsity, keys = fourier_sparsity(embs, self.top_k)
+        out = {names.FOURIER_SPARSITY: sparsity}
+        if self.nanda:
+            neurons = self.neuron_frequencies(model, step)
+            if neurons is None:  # no hidden neurons (or not every pair): no key frequencies
+                return out
+            keys = neurons.key_freqs
+            out[names.FOURIER_KEY_FREQ_COUNT] = float(len(keys))
+            out[names.FOURIER_NEURON_FRAC] = neurons.mean_frac_explained
+            logged = keys[: self.top_k]
+        else:
+            logged = keys
+        out.update({names.FOURIER_KEY_FREQ.format(i=i): float(k) for i, k in enumerate(logged)})
+        if self.grid is not None and self.sign is not None:
+            _, y_true, y_trained, train_rows = self.grid
+            logits = self.grid_logits(model, step)
+            r, e = restricted_and_excluded(logits, y_true, train_rows, keys, self.sign, self.loss)
+            if y_trained is not y_true:
+                _, e = restricted_and_excluded(
+                    logits, y_trained, train_rows, keys, self.sign, self.loss
+                )
+            out[names.RESTRICTED_LOSS] = r
+            out[names.EXCLUDED_LOSS] = e
+        return out
+
+
+# ------------------------------------------------------------------------------- pathways
