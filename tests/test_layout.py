@@ -7,8 +7,9 @@ These are the promises of docs/architecture.md, checked so they stay true.
 from __future__ import annotations
 
 import ast
-import tomllib
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "grokspec"
@@ -65,6 +66,7 @@ def module_level_imports(path: Path, name: str) -> set[str]:
 
 
 def test_every_package_is_installed_and_runners_is_not_a_bare_package() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     listed = set(cfg["packages"])
     folders = {".".join(p.parent.relative_to(ROOT).parts) for p in PKG.rglob("__init__.py")}
