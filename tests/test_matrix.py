@@ -182,3 +182,31 @@ def test_checkpoint_is_written_at_evaluations_and_holds_every_part(
     assert {"learner", "optimizer", "scheduler", "grokfast", "rng", "batches", "members"} <= set(
         state)
     assert state["grokfast"]["calls"] == 50 and state["batches"][0]["perm"] is not None
+
+
+#: Kumar et al.'s laziness (issue 11): alpha-scaled centred MLP trained by plain GD.
+LAZY = {"learner": {"kind": "mlp", "depth": 1, "width": 64, "activation": "quadratic",
+                    "output_scale": 2.0},
+        "train": {"optimizer": {"kind": "gd", "lr": 0.5, "weight_decay": 0.0},
+                  "batch_size": "full", "steps": 100, "eval_every": 25, "stop": None},
+        "analysis": {"metrics": []}}
+
+
+def test_output_scale_and_gd_resume_equals_uninterrupted(
+    client, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    exp = experiment(**deep_update(LAZY, {"tracking": {"checkpoint_every": 50}}))
+    full = run_experiment(exp, device="cpu")
+    assert full.history[0][names.TRAIN_LOSS] != full.history[-1][names.TRAIN_LOSS]  # it trains
+    resumed = killed_then_resumed(exp, 75, monkeypatch)
+    assert resumed.history == full.history
+
+
+def test_output_scale_and_gd_vectorized_equals_sequential(client) -> None:  # noqa: ANN001
+    exps = [experiment(**deep_update(LAZY, {"seed": s})) for s in (0, 1)]
+    alone = [run_experiment(e, device="cpu") for e in exps]
+    batched = run_batch(exps, "cpu")
+    for a, b in zip(alone, batched, strict=True):
+        assert b.status == "FINISHED"
+        torch.testing.assert_close(torch.tensor(core(b.history)), torch.tensor(core(a.history)),
+                                   rtol=1e-4, atol=1e-5)
