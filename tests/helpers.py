@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from grokspec.spec.experiment import Experiment
@@ -36,3 +38,26 @@ TINY_GROK: dict[str, Any] = {
 def experiment(**over: Any) -> Experiment:
     """TINY_GROK with nested overrides, validated like a spec file."""
     return validate_data(deep_update(TINY_GROK, over))
+
+
+@contextmanager
+def interrupted_at(monkeypatch: Any, step: int) -> Iterator[None]:
+    """Within the block, the loop raises KeyboardInterrupt (as Ctrl-C or SIGTERM would) when
+    it records the evaluation at ``step``; the block must raise it (a run killed mid-way)."""
+    import pytest
+
+    from grokspec.training.loop import Member
+
+    record = Member.record
+
+    def killed(self: Member, at: int, metrics: dict, model: object = None) -> None:
+        if at == step:
+            raise KeyboardInterrupt
+        record(self, at, metrics, model)
+
+    monkeypatch.setattr(Member, "record", killed)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            yield
+    finally:
+        monkeypatch.setattr(Member, "record", record)

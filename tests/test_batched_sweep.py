@@ -14,7 +14,7 @@ from grokspec.sweep.expand import load_sweep
 from grokspec.sweep.launch import plan_tasks, run_sweep
 from grokspec.training import cost
 from grokspec.training.batched_optim import BatchedOptimizer
-from tests.helpers import TINY_GROK
+from tests.helpers import TINY_GROK, interrupted_at
 
 CORE = ("train/loss", "train/acc", "test/loss", "test/acc")
 
@@ -113,7 +113,6 @@ def test_batched_grid_resumes_from_its_checkpoint(
     resumes to the histories of an uninterrupted one, bit for bit on CPU."""
     from grokspec.run import run_batch
     from grokspec.training.checkpoint import checkpoint_path
-    from grokspec.training.loop import Member
     from tests.helpers import experiment
 
     exps = [experiment(seed=0, analysis={"metrics": []}, tracking={"checkpoint_every": 50},
@@ -123,17 +122,8 @@ def test_batched_grid_resumes_from_its_checkpoint(
                               "grokfast": {"alpha": a, "lamb": 2.0}})
             for lr, wd, a in ((1e-3, 0.1, 0.9), (3e-3, 1.0, 0.8))]
     full = run_batch(exps, "cpu")
-    record = Member.record
-
-    def killed(self: Member, step: int, metrics: dict, model: object = None) -> None:
-        if step == 125:
-            raise KeyboardInterrupt
-        record(self, step, metrics, model)
-
-    monkeypatch.setattr(Member, "record", killed)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_at(monkeypatch, 125):
         run_batch(exps, "cpu")
-    monkeypatch.setattr(Member, "record", record)
     assert checkpoint_path(exps).exists()
     capfd.readouterr()
     resumed = run_batch(exps, "cpu", resume=True)

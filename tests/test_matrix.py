@@ -21,8 +21,7 @@ from grokspec.run import run_batch, run_experiment
 from grokspec.spec.loading import SpecError, validate_data
 from grokspec.sweep.expand import load_sweep
 from grokspec.training.checkpoint import checkpoint_path
-from grokspec.training.loop import Member
-from tests.helpers import TINY_GROK, deep_update
+from tests.helpers import TINY_GROK, deep_update, interrupted_at
 
 GROKFAST = {"filter": "ema", "alpha": 0.9, "lamb": 2.0}
 GROKFAST_MA = {"filter": "ma", "window": 5, "lamb": 2.0}
@@ -62,17 +61,8 @@ def core(history: list[dict[str, float]]) -> list[list[float]]:
 
 
 def killed_then_resumed(exp: Any, kill_at: int, monkeypatch: pytest.MonkeyPatch) -> Any:
-    record = Member.record
-
-    def killed(self: Member, step: int, metrics: dict, model: object = None) -> None:
-        if step == kill_at:
-            raise KeyboardInterrupt
-        record(self, step, metrics, model)
-
-    monkeypatch.setattr(Member, "record", killed)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_at(monkeypatch, kill_at):
         run_experiment(exp, device="cpu")
-    monkeypatch.setattr(Member, "record", record)
     assert checkpoint_path(exp).exists()
     return run_experiment(exp, device="cpu", resume=True)
 
@@ -133,17 +123,8 @@ def test_vectorized_resume_equals_uninterrupted(
     exps = [experiment(**base("mlp", seed=s, train={"grokfast": GROKFAST},
                               tracking={"checkpoint_every": 50})) for s in (0, 1)]
     full = run_batch(exps, "cpu")
-    record = Member.record
-
-    def killed(self: Member, step: int, metrics: dict, model: object = None) -> None:
-        if step == 75:
-            raise KeyboardInterrupt
-        record(self, step, metrics, model)
-
-    monkeypatch.setattr(Member, "record", killed)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_at(monkeypatch, 75):
         run_batch(exps, "cpu")
-    monkeypatch.setattr(Member, "record", record)
     assert checkpoint_path(exps).exists()
     resumed = run_batch(exps, "cpu", resume=True)
     for a, b in zip(full, resumed, strict=True):
@@ -167,15 +148,7 @@ def test_checkpoint_is_written_at_evaluations_and_holds_every_part(
 ) -> None:
     exp = experiment(**base("mlp", train={"grokfast": GROKFAST_MA},
                             tracking={"checkpoint_every": 50}))
-    record = Member.record
-
-    def killed(self: Member, step: int, metrics: dict, model: object = None) -> None:
-        if step == 75:
-            raise KeyboardInterrupt
-        record(self, step, metrics, model)
-
-    monkeypatch.setattr(Member, "record", killed)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_at(monkeypatch, 75):
         run_experiment(exp, device="cpu")
     state = torch.load(checkpoint_path(exp), weights_only=True)
     assert state["step"] == 50

@@ -10,8 +10,7 @@ import torch
 
 from grokspec.run import run_experiment
 from grokspec.training.checkpoint import checkpoint_path
-from grokspec.training.loop import Member
-from tests.helpers import experiment
+from tests.helpers import experiment, interrupted_at
 
 
 @pytest.fixture(autouse=True)
@@ -34,17 +33,8 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(
     ckpt = checkpoint_path(exp)
     assert not ckpt.exists()  # a finished run leaves no checkpoint behind
 
-    record = Member.record
-
-    def killed_at_250(self: Member, step: int, metrics: dict, model: object = None) -> None:
-        if step == 250:
-            raise KeyboardInterrupt  # as if Ctrl-C / SIGTERM landed mid-run
-        record(self, step, metrics, model)
-
-    monkeypatch.setattr(Member, "record", killed_at_250)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_at(monkeypatch, 250):
         run_experiment(exp, device="cpu")
-    monkeypatch.setattr(Member, "record", record)
     assert ckpt.exists() and Path(ckpt).stat().st_size > 0  # written at step 200
 
     resumed = run_experiment(exp, device="cpu", resume=True)
