@@ -16,13 +16,12 @@ The state has the same layout as ``GradFilter.state_dict`` (``calls``, ``ema``, 
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 
 from grokspec.spec.train import GrokfastSpec
+from grokspec.training.grokfast import FilterState
 
 
 def _active(spec: GrokfastSpec | None) -> bool:
@@ -41,7 +40,7 @@ def filters_compatible(specs: Sequence[GrokfastSpec | None]) -> str | None:
     return None
 
 
-class BatchedGradFilter:
+class BatchedGradFilter(FilterState):
     """Grokfast for stacked parameters; call it after ``backward()``, before the step."""
 
     def __init__(
@@ -50,10 +49,10 @@ class BatchedGradFilter:
         why = filters_compatible(specs)
         if why:
             raise ValueError(why)
-        self.params = list(params)
+        super().__init__(list(params))
         on = [s for s in specs if _active(s)]
-        self.filter = on[0].filter if on else None
-        self.window = on[0].window if on and on[0].filter == "ma" else 1
+        self._filter = on[0].filter if on else None
+        self._window = on[0].window if on and on[0].filter == "ma" else 1
         device = self.params[0].device if self.params else torch.device("cpu")
         self.alpha = torch.tensor(
             [s.alpha if _active(s) else 0.0 for s in specs], dtype=torch.float64, device=device
@@ -61,64 +60,21 @@ class BatchedGradFilter:
         self.lamb = torch.tensor(
             [s.lamb if _active(s) else 0.0 for s in specs], dtype=torch.float64, device=device
         )
-        self.ema: dict[int, torch.Tensor] = {}
-        self.history: dict[int, deque[torch.Tensor]] = {}
-        self.total: dict[int, torch.Tensor] = {}
-        self.calls = 0
 
     @staticmethod
     def _col(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         return values.to(like.dtype).view(-1, *([1] * (like.dim() - 1)))
 
-    @torch.no_grad()
-    def __call__(self) -> None:
-        if self.filter is None:
-            return
-        self.calls += 1
-        for i, p in enumerate(self.params):
-            if p.grad is None:
-                continue
-            g = p.grad
-            if self.filter == "ema":
-                mu = self.ema.get(i)
-                if mu is None:
-                    mu = self.ema[i] = g.detach().clone()
-                else:  # GradFilter: mu.mul_(alpha).add_(g, alpha=1 - alpha)
-                    mu.mul_(self._col(self.alpha, g)).add_(g * self._col(1.0 - self.alpha, g))
-                g.add_(mu * self._col(self.lamb, g))
-            else:
-                self._moving_average(i, g)
+    def filter_kind(self) -> str | None:
+        return self._filter
 
-    def _moving_average(self, i: int, g: torch.Tensor) -> None:
-        """As GradFilter._moving_average: running sum, re-summed exactly every window calls."""
-        hist = self.history.setdefault(i, deque())
-        hist.append(g.detach().clone())
-        total = self.total.get(i)
-        total = self.total[i] = hist[-1].clone() if total is None else total.add_(hist[-1])
-        if len(hist) > self.window:
-            total.sub_(hist.popleft())
-        if self.calls % self.window == 0:
-            total.copy_(torch.stack(tuple(hist)).sum(0))
-        if len(hist) == self.window:
-            g.add_(total * self._col(self.lamb / self.window, g))
+    def window(self) -> int:
+        return self._window
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "calls": self.calls,
-            "ema": dict(self.ema),
-            "history": {i: list(h) for i, h in self.history.items()},
-            "total": dict(self.total),
-        }
+    def ema_step(self, mu: torch.Tensor, g: torch.Tensor, first: bool = False) -> None:
+        if not first:  # GradFilter: mu.mul_(alpha).add_(g, alpha=1 - alpha), per member
+            mu.mul_(self._col(self.alpha, g)).add_(g * self._col(1.0 - self.alpha, g))
+        g.add_(mu * self._col(self.lamb, g))
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore onto the parameters' device (a checkpoint may come from cuda or cpu)."""
-
-        def here(i: Any, t: torch.Tensor) -> torch.Tensor:
-            return t.to(self.params[int(i)].device)
-
-        self.calls = int(state["calls"])
-        self.ema = {int(i): here(i, t) for i, t in state["ema"].items()}
-        self.history = {
-            int(i): deque(here(i, t) for t in h) for i, h in state["history"].items()
-        }
-        self.total = {int(i): here(i, t) for i, t in state["total"].items()}
+    def add_window(self, g: torch.Tensor, total: torch.Tensor) -> None:
+        g.add_(total * self._col(self.lamb / self._window, g))

@@ -33,51 +33,73 @@ from torch import nn
 from grokspec.spec.train import GrokfastSpec
 
 
-class GradFilter:
-    """Stateful gradient filter over one model's parameters; call it after ``backward()``."""
+class FilterState:
+    """What both filters keep (per parameter index: EMA, MA history and its running sum, the
+    call count) and how: the parameter loop, the moving-average window, the checkpoint
+    state. :class:`GradFilter` (one setting) and
+    :class:`grokspec.training.batched_grokfast.BatchedGradFilter` (per-member settings over
+    stacked parameters) differ only in how they scale, in :meth:`ema_step` and
+    :meth:`add_window`."""
 
-    def __init__(self, spec: GrokfastSpec | None, params: list[nn.Parameter]) -> None:
-        self.spec = spec
+    def __init__(self, params: list[nn.Parameter] | list[torch.Tensor]) -> None:
         self.params = list(params)
         self.ema: dict[int, torch.Tensor] = {}
         self.history: dict[int, deque[torch.Tensor]] = {}
         self.total: dict[int, torch.Tensor] = {}  # running sum of `history` (ma)
         self.calls = 0
 
+    def filter_kind(self) -> str | None:
+        """``ema``, ``ma``, or None when the filter is off."""
+        raise NotImplementedError
+
+    def window(self) -> int:
+        raise NotImplementedError
+
+    def ema_step(self, mu: torch.Tensor, g: torch.Tensor, first: bool = False) -> None:
+        """mu <- alpha * mu + (1 - alpha) * g (skipped when ``first``: mu is g), then
+        g <- g + lamb * mu (in place)."""
+        raise NotImplementedError
+
+    def add_window(self, g: torch.Tensor, total: torch.Tensor) -> None:
+        """g <- g + lamb * total / window (in place)."""
+        raise NotImplementedError
+
     @torch.no_grad()
     def __call__(self) -> None:
-        spec = self.spec
-        if spec is None or spec.lamb == 0.0:
+        kind = self.filter_kind()
+        if kind is None:
             return
         self.calls += 1
         for i, p in enumerate(self.params):
             if p.grad is None:
                 continue
             g = p.grad
-            if spec.filter == "ema":
+            if kind == "ema":
                 mu = self.ema.get(i)
-                if mu is None:
-                    mu = self.ema[i] = g.detach().clone()
+                if mu is None:  # mu starts at the first gradient
+                    self.ema[i] = mu = g.detach().clone()
+                    self.ema_step(mu, g, first=True)
                 else:
-                    mu.mul_(spec.alpha).add_(g, alpha=1.0 - spec.alpha)
-                g.add_(mu, alpha=spec.lamb)
+                    self.ema_step(mu, g)
             else:
-                self._moving_average(i, g, spec)
+                total = self._window_sum(i, g)
+                if total is not None:
+                    self.add_window(g, total)
 
-    def _moving_average(self, i: int, g: torch.Tensor, spec: GrokfastSpec) -> None:
-        """Running sum over a deque, re-summed exactly every `window` calls so float
-        rounding cannot drift (stacking `window` copies every step would cost window x
-        model size per step)."""
+    def _window_sum(self, i: int, g: torch.Tensor) -> torch.Tensor | None:
+        """Sum of the last ``window`` gradients (None until there are that many): a running
+        sum over a deque, re-summed exactly every ``window`` calls so float rounding cannot
+        drift (stacking ``window`` copies every step would cost window x model size)."""
+        window = self.window()
         hist = self.history.setdefault(i, deque())
         hist.append(g.detach().clone())
         total = self.total.get(i)
         total = self.total[i] = hist[-1].clone() if total is None else total.add_(hist[-1])
-        if len(hist) > spec.window:
+        if len(hist) > window:
             total.sub_(hist.popleft())
-        if self.calls % spec.window == 0:
+        if self.calls % window == 0:
             total.copy_(torch.stack(tuple(hist)).sum(0))
-        if len(hist) == spec.window:
-            g.add_(total, alpha=spec.lamb / spec.window)
+        return total if len(hist) == window else None
 
     def state_dict(self) -> dict[str, Any]:
         """Everything the filter's future depends on (for checkpoints)."""
@@ -89,7 +111,41 @@ class GradFilter:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore onto the parameters' device (a checkpoint may come from cuda or cpu)."""
+
+        def here(i: Any, t: torch.Tensor) -> torch.Tensor:
+            return t.to(self.params[int(i)].device)
+
         self.calls = int(state["calls"])
-        self.ema = {int(i): t for i, t in state["ema"].items()}
-        self.history = {int(i): deque(h) for i, h in state["history"].items()}
-        self.total = {int(i): t for i, t in state["total"].items()}
+        self.ema = {int(i): here(i, t) for i, t in state["ema"].items()}
+        self.history = {
+            int(i): deque(here(i, t) for t in h) for i, h in state["history"].items()
+        }
+        self.total = {int(i): here(i, t) for i, t in state["total"].items()}
+
+
+class GradFilter(FilterState):
+    """Stateful gradient filter over one model's parameters; call it after ``backward()``."""
+
+    def __init__(self, spec: GrokfastSpec | None, params: list[nn.Parameter]) -> None:
+        super().__init__(params)
+        self.spec = spec
+
+    def filter_kind(self) -> str | None:
+        spec = self.spec
+        return None if spec is None or spec.lamb == 0.0 else spec.filter
+
+    def window(self) -> int:
+        assert self.spec is not None
+        return self.spec.window
+
+    def ema_step(self, mu: torch.Tensor, g: torch.Tensor, first: bool = False) -> None:
+        spec = self.spec
+        assert spec is not None
+        if not first:
+            mu.mul_(spec.alpha).add_(g, alpha=1.0 - spec.alpha)
+        g.add_(mu, alpha=spec.lamb)
+
+    def add_window(self, g: torch.Tensor, total: torch.Tensor) -> None:
+        assert self.spec is not None
+        g.add_(total, alpha=self.spec.lamb / self.spec.window)
