@@ -70,7 +70,7 @@ def test_one_expert_is_the_plain_transformer() -> None:
     """experts=1, top_k=1: the gate is 1 and the block is the transformer's own MLP."""
     moe, data = built(experts=1, balance_loss=0.0)
     spec = TransformerSpec(d_model=32, heads=2, d_mlp=32)
-    plain = Transformer(spec, 11, 3, 11)
+    plain = Transformer(spec, 11, 2, 11)
     state = {k.replace("experts.0.", ""): v for k, v in moe.state_dict().items()
              if "router" not in k}
     plain.load_state_dict(state)

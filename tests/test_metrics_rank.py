@@ -64,6 +64,6 @@ def test_transformer_mlp_inputs_are_found() -> None:
     exp = with_learner({**TINY_TRANSFORMER, "d_mlp": 24, "layers": 2})
     data = exp.dataset.build(exp.seed)
     model = exp.learner.build(data)
-    assert set(preactivation_layers(model)) == {"blocks.0.mlp_in", "blocks.1.mlp_in"}
+    assert set(preactivation_layers(model)) == {"blocks.0.hook_mlp_pre", "blocks.1.hook_mlp_pre"}
     out = FeatureRank(exp.analysis, data, torch.device("cpu"))(0, model)
-    assert 1 <= out["progress/feature_rank/blocks.1.mlp_in"] <= 24
+    assert 1 <= out["progress/feature_rank/blocks.1.hook_mlp_pre"] <= 24

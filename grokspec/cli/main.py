@@ -47,7 +47,13 @@ def _load_all(paths: Sequence[str], overrides: Sequence[str]) -> list[Experiment
 
 def cmd_validate(args: argparse.Namespace) -> int:
     sweeps, plain = sweep_cli.split_sweeps(args.specs, args.overrides)
-    sweep_rc = sweep_cli.validate_sweeps(sweeps, args.overrides)  # every point of each sweep
+    only = sweep_cli.only_names(args)
+    if only and plain:
+        print(f"{plain[0]}: --only names sweep points, and this spec has no sweep: block",
+              file=sys.stderr)
+        return 2
+    # every point of each sweep (the --only ones printed with --resolved)
+    sweep_rc = sweep_cli.validate_sweeps(sweeps, args.overrides, only, args.resolved)
     experiments = _load_all(plain, args.overrides)
     if experiments is None or sweep_rc:
         return 2
@@ -182,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check spec files; print errors with file:line")
     _add_spec_args(p)
     p.add_argument("--resolved", action="store_true", help="print every resolved field")
+    sweep_cli.add_only_arg(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("run", help="train the spec(s) and log to MLflow")
@@ -189,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda, cuda:1")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     sweep_cli.add_execution_args(p)
+    sweep_cli.add_only_arg(p)
     p.set_defaults(func=cmd_run)
     sweep_cli.add_parsers(sub, _add_spec_args)  # sweep, phase-diagram
     report_cli.add_parser(sub)  # report: the seed papers' reproductions (grokspec/papers/)

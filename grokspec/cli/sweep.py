@@ -36,6 +36,13 @@ def add_execution_args(p: argparse.ArgumentParser) -> None:
                    help="sweeps: new parent run, run every point even if it finished before")
 
 
+def add_only_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--only", action="append", default=[], metavar="NAME[,NAME...]",
+                   help="sweeps: only these points, by variant name or point label (as "
+                   "--dry-run lists them, e.g. 'grokfast_ema seed=1'); a re-run arm joins "
+                   "the whole sweep's parent run")
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -46,6 +53,7 @@ def _positive_int(text: str) -> int:
 def add_parsers(sub: argparse._SubParsersAction, add_spec_args: Callable) -> None:
     p = sub.add_parser("sweep", help="run every point of a spec's sweep: block")
     add_spec_args(p)
+    add_only_arg(p)
     p.add_argument("--dry-run", action="store_true", help="list the points; run nothing")
     p.add_argument("--device", default="auto", help="auto (cuda if present), cpu, cuda")
     add_execution_args(p)
@@ -83,27 +91,50 @@ def split_sweeps(paths: Sequence[str], overrides: Sequence[str]) -> tuple[list[s
     return sweeps, plain
 
 
-def _load(path: str, overrides: Sequence[str]):  # noqa: ANN202 - Sweep | None
+def only_names(args: argparse.Namespace) -> list[str]:
+    """``--only a,b --only c`` -> ["a", "b", "c"]."""
+    return [n for text in getattr(args, "only", None) or [] for n in text.split(",") if n.strip()]
+
+
+def _load(path: str, overrides: Sequence[str], only: Sequence[str] = ()):  # noqa: ANN202
+    """The validated sweep (its ``--only`` points), or None after printing why."""
     from grokspec.sweep.expand import load_sweep
 
     try:
-        return load_sweep(path, list(overrides))
+        sweep = load_sweep(path, list(overrides))
     except SpecError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return None
+    if only:
+        try:
+            return sweep.select(list(only))
+        except KeyError as exc:
+            print(f"{path}: {exc.args[0]}", file=sys.stderr)
+            return None
+    return sweep
 
 
-def validate_sweeps(paths: Sequence[str], overrides: Sequence[str]) -> int:
-    """Validate every point of every sweep file; 0 if all are valid, else 2."""
+def validate_sweeps(paths: Sequence[str], overrides: Sequence[str], only: Sequence[str] = (),
+                    resolved: bool = False) -> int:
+    """Validate every point of every sweep file; 0 if all are valid, else 2. ``resolved``
+    prints each (``--only``-selected) point's resolved fields."""
+    from grokspec.spec.experiment import flatten
+
     rc = 0
     for path in paths:
-        sweep = _load(path, overrides)
+        sweep = _load(path, overrides, only)
         if sweep is None:
             rc = 2
             continue
         print(f"{path}: ok, sweep of {len(sweep.points)} valid points "
-              f"(axes: {', '.join(sweep.axes) or 'none'}, hash {sweep.sweep_hash()})")
+              f"(axes: {', '.join(sweep.axes) or 'none'}, hash {sweep.sweep_hash()})"
+              + (f"; --only: {', '.join(p.label for p in sweep.points)}" if only else ""))
+        if resolved:
+            for point in sweep.points:
+                print(f"  point #{point.index}: {point.label}")
+                for k, v in flatten(point.experiment.resolved()).items():
+                    print(f"    {k} = {v}")
     return rc
 
 
@@ -114,7 +145,7 @@ def run_sweeps(paths: Sequence[str], args: argparse.Namespace) -> int:
     from grokspec.tracking.naming import ui_lines
     from grokspec.tracking.tracker import resolve_uri
 
-    sweeps = [_load(p, args.overrides) for p in paths]
+    sweeps = [_load(p, args.overrides, only_names(args)) for p in paths]
     if any(s is None for s in sweeps):
         return 2
     rc = 0

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from grokspec.datasets.base import DatasetSpecBase, InputKind, Pool
+from grokspec.spec.base import field_error
 from grokspec.spec.lazy import lazy_module
 
 if TYPE_CHECKING:
@@ -71,19 +72,32 @@ class ModularSpec(DatasetSpecBase):
         "p*p pairs (p*(p-1) for division).",
     )
 
+    nonzero_y: bool = Field(
+        default=False,
+        description="Leave out the pairs with y = 0: x in 0..p-1, y in 1..p-1 (the Grokfast "
+        "code's x*y table, p*(p-1) pairs). Always so for x/y.",
+    )
+
     @model_validator(mode="after")
     def _prime_for_division(self) -> ModularSpec:
         if self.op == "x/y" and not _is_prime(self.p):
             raise ValueError(f"p={self.p} is not prime: x/y needs a prime p (e.g. 97, 113)")
+        if self.op == "x/y" and "nonzero_y" in self.model_fields_set and not self.nonzero_y:
+            raise field_error("nonzero_y", "x/y is undefined at y = 0: its pairs always have "
+                              "y in 1..p-1 (remove nonzero_y, or set it true)")
         return self
 
+    @property
+    def _drops_zero_y(self) -> bool:
+        return self.nonzero_y or self.op == "x/y"
+
     def pool_size(self) -> int:
-        return self.p * (self.p - 1) if self.op == "x/y" else self.p * self.p
+        return self.p * (self.p - 1) if self._drops_zero_y else self.p * self.p
 
     def build_pool(self, generator: torch.Generator) -> Pool:
         p = self.p
         x, y = torch.cartesian_prod(torch.arange(p), torch.arange(p)).unbind(1)
-        if self.op == "x/y":
+        if self._drops_zero_y:
             keep = y != 0
             x, y = x[keep], y[keep]
         z = _table(self.op, x, y, p)

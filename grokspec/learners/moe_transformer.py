@@ -26,6 +26,7 @@ from pydantic import Field, model_validator
 
 from grokspec.learners.contract import PARAMETERS, PENALTY, PROBES, ROUTING, TOKEN_EMBEDDINGS
 from grokspec.learners.transformer import TransformerSpec
+from grokspec.spec.base import field_error
 
 if TYPE_CHECKING:
     from torch import nn
@@ -56,6 +57,9 @@ class MoETransformerSpec(TransformerSpec):
             raise ValueError(
                 f"top_k={self.top_k} exceeds experts={self.experts} (use top_k <= experts)"
             )
+        if self.init == "nanda2023":
+            raise field_error("init", "init: nanda2023 draws a dense MLP's weights; the experts "
+                              "use nn.Linear's init (use init: torch)")
         return self
 
     def build(self, dataset: Dataset) -> nn.Module:
@@ -63,7 +67,7 @@ class MoETransformerSpec(TransformerSpec):
 
         self.check_dataset(dataset)
         assert dataset.vocab_size is not None and dataset.n_classes is not None
-        return MoETransformer(self, dataset.vocab_size, dataset.input_dim + 1, dataset.n_classes)
+        return MoETransformer(self, dataset.vocab_size, dataset.input_dim, dataset.n_classes)
 
 
 def __getattr__(name: str) -> Any:

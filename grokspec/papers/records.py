@@ -23,7 +23,7 @@ from grokspec.papers.claim import RunRecord
 from grokspec.spec.experiment import Experiment, flatten
 
 FORMAT = "grokspec-records/1"
-UNTRAINED = ("tracking", "description", "analysis")
+UNTRAINED = ("tracking", "description", "analysis", "paper")
 
 
 class RecordsError(ValueError):

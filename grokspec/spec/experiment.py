@@ -17,6 +17,7 @@ from grokspec.datasets import DatasetSpec
 from grokspec.learners import LearnerSpec
 from grokspec.metrics.spec import AnalysisSpec, check_measures
 from grokspec.spec.base import StrictModel, field_error
+from grokspec.spec.paper import PaperSpec
 from grokspec.spec.train import OptimizerSpec, StopSpec, TrainSpec  # noqa: F401 - re-exported
 
 
@@ -73,6 +74,11 @@ class Experiment(StrictModel):
         description="Name of the runner (entry point in `grokspec.runners`); default: the "
         "learner's own.",
     )
+    paper: PaperSpec | None = Field(
+        default=None,
+        description="A paper spec's setting as data (grokspec.spec.paper): the paper's value "
+        "of each field, per point, and the declared deviations. Metadata: never trained on.",
+    )
 
     @model_validator(mode="after")
     def _learner_fits_dataset(self) -> Experiment:
@@ -117,6 +123,18 @@ class Experiment(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _paper_names_fields(self) -> Experiment:
+        """A name in ``paper:`` that is no field would make its check vacuous."""
+        if self.paper is not None:
+            from grokspec.spec.paper import unknown_fields
+
+            bad = unknown_fields(self.paper, self.resolved())
+            if bad:
+                raise field_error("paper", f"{', '.join(bad)}: not a field of this spec (use "
+                                  "dotted names of the resolved spec, e.g. train.optimizer.lr)")
+        return self
+
+    @model_validator(mode="after")
     def _measures_apply(self) -> Experiment:
         check_measures(self.analysis, self.learner, self.dataset)
         return self
@@ -126,8 +144,8 @@ class Experiment(StrictModel):
         return self.model_dump(mode="json")
 
     def spec_hash(self) -> str:
-        """Identity of what is trained: the resolved spec without ``tracking``, ``description``
-        and ``analysis``.
+        """Identity of what is trained: the resolved spec without ``tracking``, ``description``,
+        ``analysis`` and ``paper`` (metadata).
 
         ``analysis:`` (progress measures, phase rule, thresholds of the fit events) only reads
         the model; it never changes the training trajectory. Leaving it out means a run can be
@@ -139,6 +157,7 @@ class Experiment(StrictModel):
         data.pop("tracking", None)
         data.pop("description", None)
         data.pop("analysis", None)
+        data.pop("paper", None)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

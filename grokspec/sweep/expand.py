@@ -76,11 +76,30 @@ class Sweep:
     points: list[Point]
     source: str = "<spec>"
     axes: list[str] = field(default_factory=list)
+    #: set by :meth:`select`: the whole sweep's hash, so a subset finds the same parent run
+    whole_hash: str | None = None
 
     def sweep_hash(self) -> str:
         """Identity of the sweep: the set of point hashes (re-running it finds its parent)."""
+        if self.whole_hash is not None:
+            return self.whole_hash
         blob = json.dumps([self.name, sorted(p.experiment.spec_hash() for p in self.points)])
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def select(self, names: list[str]) -> Sweep:
+        """The points named in ``names`` (variant names or point labels, as ``--only`` takes
+        them), under the whole sweep's identity; ``KeyError`` naming the valid names."""
+        wanted = [n.strip() for n in names if n.strip()]
+        known = {p.label for p in self.points} | {p.variant for p in self.points if p.variant}
+        unknown = [n for n in wanted if n not in known]
+        if unknown:
+            variants = sorted({p.variant for p in self.points if p.variant})
+            raise KeyError(f"--only: no point named {', '.join(map(repr, unknown))} (variants: "
+                           f"{', '.join(variants) or 'none'}; point labels: "
+                           f"{', '.join(repr(p.label) for p in self.points[:6])}"
+                           f"{', ...' if len(self.points) > 6 else ''})")
+        points = [p for p in self.points if p.variant in wanted or p.label in wanted]
+        return Sweep(self.name, self.spec, points, self.source, self.axes, self.sweep_hash())
 
     @property
     def experiment(self) -> Experiment:

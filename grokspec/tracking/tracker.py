@@ -61,7 +61,7 @@ def _artifact_root(uri: str) -> str | None:
 
 #: Spec fields that are not params: the store's location (machine-specific), the run's
 #: name and extra tags (already the run's name and tags), and the description (the note).
-UNLOGGED = ("tracking.uri", "tracking.run_name", "tracking.tags", "description")
+UNLOGGED = ("tracking.uri", "tracking.run_name", "tracking.tags", "description", "paper")
 
 
 def loggable(key: str, value: Any) -> bool:

@@ -27,7 +27,7 @@ from grokspec.spec.train import GrokfastSpec
 #: Optimizer fields that may differ between the members of one batch.
 PER_MEMBER_OPTIMIZER = ("lr", "weight_decay", "betas", "momentum", "warmup_steps")
 #: Top-level fields that do not change the computation.
-NOT_TRAINED = ("seed", "name", "description", "tracking")
+NOT_TRAINED = ("seed", "name", "description", "tracking", "paper")
 
 T = TypeVar("T")
 

@@ -18,13 +18,20 @@ class Block(nn.Module):
         super().__init__()
         d = spec.d_model
         self.heads = spec.heads
-        self.q = nn.Linear(d, d, bias=False)
-        self.kv = nn.Linear(d, 2 * d, bias=False)
-        self.o = nn.Linear(d, d, bias=False)
+        bias = spec.attention_bias
+        self.q = nn.Linear(d, d, bias=bias)
+        self.kv = nn.Linear(d, 2 * d, bias=bias)
+        self.o = nn.Linear(d, d, bias=bias)
         self._build_mlp(spec)
         self.ln1 = nn.LayerNorm(d) if spec.layer_norm else nn.Identity()
         self.ln2 = nn.LayerNorm(d) if spec.layer_norm else nn.Identity()
         self.drop = nn.Dropout(spec.dropout)
+        #: residual: normalized (the Grokfast code's block): the stream becomes ln1(h)
+        self.normalized = spec.residual == "normalized"
+        # Declared probe points (TransformerLens-style): the MLP's hidden layer at the answer
+        # position, (batch, d_mlp), whatever path computed it.
+        self.hook_mlp_pre, self.hook_mlp_post = nn.Identity(), nn.Identity()
+        _init_block(self, spec)
 
     def _build_mlp(self, spec: TransformerSpec) -> None:
         """The position-wise MLP; the mixture of experts overrides this and :meth:`mlp`."""
@@ -32,8 +39,19 @@ class Block(nn.Module):
         self.mlp_out = nn.Linear(spec.d_mlp, spec.d_model)
         self.act = nn.ReLU() if spec.activation == "relu" else nn.GELU()
 
-    def mlp(self, a: torch.Tensor) -> torch.Tensor:
-        return self.mlp_out(self.act(self.mlp_in(a)))
+    def mlp(self, a: torch.Tensor, probe: bool = True) -> torch.Tensor:
+        """``probe``: ``a`` is (batch, positions, d) ending at the answer position; False for
+        the per-token table of position 0, which no probe reads."""
+        pre = self.mlp_in(a)
+        post = self.act(pre)
+        if probe:
+            self.hook_mlp_pre(pre[:, -1])
+            self.hook_mlp_post(post[:, -1])
+        return self.mlp_out(post)
+
+    def residual(self, h: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """What attention is added to: the stream ``h``, or its normalisation ``a = ln1(h)``."""
+        return a if self.normalized else h
 
     def _split(self, t: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, H, T, D/H)
         b, n, d = t.shape
@@ -45,7 +63,7 @@ class Block(nn.Module):
         k, v = self.kv(a).chunk(2, dim=-1)
         # The last position attends to every position: no mask is needed for it alone.
         q = self.q(a[:, -1:] if last_only else a)
-        return self.attend(h, q, k, v, last_only)
+        return self.attend(self.residual(h, a), q, k, v, last_only)
 
     def attend(
         self, h: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -53,9 +71,10 @@ class Block(nn.Module):
     ) -> torch.Tensor:
         """The block after its Q/K/V projections: attention, output map, MLP, residuals.
 
-        ``h`` and ``q`` hold the positions computed here (the last one alone when
-        ``last_only``), ``k`` and ``v`` every position they attend to; ``mask`` (queries x
-        keys, True = attend) replaces the causal mask when the queries are not all positions.
+        ``h`` is the residual base of the positions computed here (the last one alone when
+        ``last_only``), ``q`` their queries, ``k`` and ``v`` every position they attend to;
+        ``mask`` (queries x keys, True = attend) replaces the causal mask when the queries
+        are not all positions.
         """
         qs, ks, vs = self._split(q), self._split(k), self._split(v)
         if last_only:
@@ -70,6 +89,28 @@ class Block(nn.Module):
         return h + self.drop(self.mlp(self.ln2(h)))
 
 
+def _init_block(block: Block, spec: TransformerSpec) -> None:
+    """Redraw what ``spec`` asks to differ from nn.Linear's init (torch's default is kept
+    untouched, so ``init: torch`` draws exactly what it always drew)."""
+    d = spec.d_model
+    attention = (block.q, block.kv, block.o)
+    if spec.init == "nanda2023":
+        # Nanda et al.'s code: every W is randn(...) / sqrt(d_model), biases zero.
+        for lin in (*attention, block.mlp_in, block.mlp_out):
+            nn.init.normal_(lin.weight, std=1 / math.sqrt(d))
+            if lin.bias is not None:
+                nn.init.zeros_(lin.bias)
+    elif spec.attention_init == "xavier":
+        # nn.MultiheadAttention: xavier_uniform_ on the fused (3d, d) in-projection (fan_in d,
+        # fan_out 3d), zero in_proj_bias and out_proj.bias; out_proj.weight keeps nn.Linear's.
+        bound = math.sqrt(6.0 / (d + 3 * d))
+        for lin in (block.q, block.kv):
+            nn.init.uniform_(lin.weight, -bound, bound)
+        for lin in attention:
+            if lin.bias is not None:
+                nn.init.zeros_(lin.bias)
+
+
 class Transformer(Probed, nn.Module):
     """Token + learned position embeddings, ``layers`` blocks, an unembedding to classes."""
 
@@ -82,59 +123,78 @@ class Transformer(Probed, nn.Module):
         self,
         spec: TransformerSpec,
         vocab: int,
-        seq_len: int,
+        operands: int,
         n_classes: int,
         block: type[Block] = Block,
     ) -> None:
         super().__init__()
-        self.eq_token = vocab  # the appended "=" token
+        d = spec.d_model
+        #: tokens: 0..vocab-1 the operands, vocab "=", vocab + 1 the operator (if any)
+        self.eq_token = vocab
+        self.op_token = vocab + 1 if spec.operator_token else None
+        self.n_tokens = vocab + 1 + int(spec.operator_token)
+        seq_len = spec.sequence_length(operands)
         self.last_position_only = spec.last_position_only
-        self.embed = nn.Embedding(vocab + 1, spec.d_model)
-        self.pos = nn.Parameter(torch.randn(seq_len, spec.d_model) / math.sqrt(spec.d_model))
+        self.embed = nn.Embedding(self.n_tokens, d)
+        self.pos = nn.Parameter(torch.randn(seq_len, d))
+        with torch.no_grad():
+            if spec.position_init == "scaled":
+                self.pos.div_(math.sqrt(d))
+            if spec.token_init == "scaled":
+                self.embed.weight.div_(math.sqrt(d))
         self.blocks = nn.ModuleList(block(spec) for _ in range(spec.layers))
-        self.ln_f = nn.LayerNorm(spec.d_model) if spec.layer_norm else nn.Identity()
-        self.unembed = nn.Linear(spec.d_model, n_classes, bias=False)
+        self.ln_f = nn.LayerNorm(d) if spec.layer_norm else nn.Identity()
+        n_out = self.n_tokens if spec.output == "vocabulary" else n_classes
+        self.unembed = nn.Linear(d, n_out, bias=False)
+        if spec.init == "nanda2023":  # W_U = randn(d_model, d_vocab) / sqrt(d_vocab)
+            nn.init.normal_(self.unembed.weight, std=1 / math.sqrt(n_out))
 
     def probes(self) -> dict[str, Probe]:
-        """Each block's MLP hidden layer, named after its input map."""
+        """Each block's MLP hidden layer at the answer position, named after its hook point
+        (``blocks.<i>.hook_mlp_pre``; the hook's input is the MLP's input map's output)."""
         return {
-            f"blocks.{i}.mlp_in": Probe(blk.mlp_in, blk.act) for i, blk in enumerate(self.blocks)
+            f"blocks.{i}.hook_mlp_pre": Probe(blk.hook_mlp_pre, blk.hook_mlp_post)
+            for i, blk in enumerate(self.blocks)
         }
 
     def token_embeddings(self) -> list[torch.Tensor]:
-        """The token embedding, shared by every position (its last row is ``=``)."""
+        """The token embedding, shared by every position (operands first, then ``=``, then
+        the operator token if any)."""
         return [self.embed.weight]
 
-    def input_table(self, n: int) -> torch.Tensor:
-        """Every first-layer input that can occur: ``embed[token] + pos[position]`` for the
-        ``n`` operand positions x operand tokens (row ``position * vocab + token``), then the
-        ``=`` token at the last position (row ``n * vocab``)."""
-        vocab = self.eq_token
-        w = self.embed.weight
-        operands = (w[None, :vocab] + self.pos[:n, None]).reshape(n * vocab, -1)
-        return torch.cat([operands, (w[vocab] + self.pos[n])[None]])
+    def sequence(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The model's input for the dataset's operand tokens: ``x y =`` or ``x op y =``."""
+        eq = torch.full_like(tokens[:, :1], self.eq_token)
+        if self.op_token is None:
+            return torch.cat([tokens, eq], dim=1)
+        op = torch.full_like(tokens[:, :1], self.op_token)
+        return torch.cat([tokens[:, :1], op, tokens[:, 1:], eq], dim=1)
 
-    def table_rows(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Each sample's row of :meth:`input_table` per position, shape (B, n + 1)."""
-        n = tokens.shape[1]
-        rows = tokens + torch.arange(n, device=tokens.device) * self.eq_token
-        return torch.cat([rows, torch.full_like(rows[:, :1], n * self.eq_token)], dim=1)
+    def input_table(self) -> torch.Tensor:
+        """Every first-layer input that can occur: ``embed[token] + pos[position]`` for every
+        position x token, row ``position * n_tokens + token``."""
+        return (self.embed.weight[None] + self.pos[:, None]).reshape(-1, self.pos.shape[1])
+
+    def table_rows(self, seq: torch.Tensor) -> torch.Tensor:
+        """Each sample's row of :meth:`input_table` per position, shape (B, seq_len)."""
+        return seq + torch.arange(seq.shape[1], device=seq.device) * self.n_tokens
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        n = tokens.shape[1]
-        table = self.input_table(n)
-        rows = self.table_rows(tokens)
+        seq = self.sequence(tokens)
+        table = self.input_table()
+        rows = self.table_rows(seq)
         first, layers = self.blocks[0], len(self.blocks)
         # First layer: LayerNorm and Q/K/V once per table row, gathered per sample.
         a = first.ln1(table)
         kv_tab, q_tab = first.kv(a), first.q(a)
+        base_tab = first.residual(table, a)
         if self.tabulate_first_position and (first.drop.p == 0 or not self.training):
-            return self._forward_prefix_tabulated(tokens, table, rows, kv_tab, q_tab)
-        h = F.embedding(rows, table)  # = embed(tokens, "=") + pos, gathered
+            return self._forward_prefix_tabulated(seq, base_tab, rows, kv_tab, q_tab)
+        h = F.embedding(rows, base_tab)  # = embed(seq) + pos (or its ln1), gathered
         k, v = F.embedding(rows, kv_tab).chunk(2, dim=-1)
         last_only = self.last_position_only and layers == 1
         if last_only:  # the last position always holds "=": one query for the whole batch
-            q = q_tab[-1:].expand(tokens.shape[0], 1, -1)
+            q = F.embedding(rows[:1, -1:], q_tab).expand(seq.shape[0], 1, -1)
         else:
             q = F.embedding(rows, q_tab)
         h = first.attend(h, q, k, v, last_only)
@@ -143,31 +203,33 @@ class Transformer(Probed, nn.Module):
         return self.unembed(self.ln_f(h[:, -1]))
 
     def _forward_prefix_tabulated(
-        self, tokens: torch.Tensor, table: torch.Tensor, rows: torch.Tensor,
+        self, seq: torch.Tensor, base_tab: torch.Tensor, rows: torch.Tensor,
         kv_tab: torch.Tensor, q_tab: torch.Tensor,
     ) -> torch.Tensor:
         """Causal attention lets the first position attend only to itself, so its residual
         stream at every layer is a function of its token alone: it is computed once per
-        vocabulary entry (``vocab`` rows, not ``batch``) and gathered where later positions
-        attend to it. The other positions run per sample. Needs no dropout (a per-sample
-        mask would differ) and blocks whose MLP keeps no per-call state."""
-        vocab, layers = self.eq_token, len(self.blocks)
-        tok0 = tokens[:, 0]
-        b, n = tokens.shape  # positions 1..n are computed per sample (n - 1 operands and "=")
-        mask = torch.ones(n, n + 1, dtype=torch.bool, device=tokens.device).tril(1)
-        h0 = table[:vocab]  # (vocab, d): position 0's residual stream per token
-        h = F.embedding(rows[:, 1:], table)  # (B, n, d)
-        kv0, kv = kv_tab[:vocab], F.embedding(rows[:, 1:], kv_tab)
+        token (``n_tokens`` rows, not ``batch``) and gathered where later positions attend
+        to it. The other positions run per sample. Needs no dropout (a per-sample mask
+        would differ) and blocks whose MLP keeps no per-call state."""
+        n_tok, layers = self.n_tokens, len(self.blocks)
+        tok0 = seq[:, 0]
+        b, n = seq.shape[0], seq.shape[1] - 1  # positions 1..n are computed per sample
+        mask = torch.ones(n, n + 1, dtype=torch.bool, device=seq.device).tril(1)
+        h0 = base_tab[:n_tok]  # (n_tokens, d): position 0's residual base per token
+        h = F.embedding(rows[:, 1:], base_tab)  # (B, n, d)
+        kv0, kv = kv_tab[:n_tok], F.embedding(rows[:, 1:], kv_tab)
         for i, block in enumerate(self.blocks):
             last_only = self.last_position_only and i == layers - 1
             if i > 0:
                 a0 = block.ln1(h0)
                 kv0 = block.kv(a0)
+                h0 = block.residual(h0, a0)
                 a = block.ln1(h)
                 kv = block.kv(a)
                 q = block.q(a[:, -1:] if last_only else a)
+                h = block.residual(h, a)
             elif last_only:  # one layer: the query of "=" is the same for every sample
-                q = q_tab[-1:].expand(b, 1, -1)
+                q = F.embedding(rows[:1, -1:], q_tab).expand(b, 1, -1)
             else:
                 q = F.embedding(rows[:, 1:], q_tab)
             k0, v0 = F.embedding(tok0, kv0).chunk(2, dim=-1)
@@ -178,6 +240,6 @@ class Transformer(Probed, nn.Module):
             if i < layers - 1:  # position 0 attends to itself alone: its attention output is v
                 _, v_own = kv0.chunk(2, dim=-1)
                 h0 = h0 + block.drop(block.o(v_own))
-                h0 = h0 + block.drop(block.mlp(block.ln2(h0)))
+                h0 = h0 + block.drop(block.mlp(block.ln2(h0)[:, None], probe=False)[:, 0])
             h = h_next
         return self.unembed(self.ln_f(h[:, -1]))
