@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from grokspec.metrics import names
-from grokspec.spec.loading import validate_data
+from grokspec.spec.loading import SpecError, validate_data
 from grokspec.training.loop import fit
 
 DATASETS: dict[str, dict[str, Any]] = {
@@ -121,7 +121,7 @@ def test_default_measures_run(kind: str, shape: dict[str, Any], family: str) -> 
         data["train"]["optimizer"] = {"kind": "adam", "lr": 0.01, "weight_decay": 0.0}
     try:
         exp = validate_data(data)
-    except Exception as exc:  # a cell the learner rejects must say so at validation
+    except SpecError as exc:  # a cell the matrix thinks valid must validate
         pytest.fail(f"{kind} {shape} x {family}: rejected at validation: {exc}")
     member = fit(exp, "cpu")
     assert member.error is None, member.error

@@ -158,20 +158,34 @@ def _summary_table(exp: Experiment, result) -> str:  # noqa: ANN001 - RunResult,
     def fmt(v: object) -> str:
         return "-" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
 
+    from grokspec.metrics.summary import phase_fit
+
+    thr, tr, te = phase_fit(s or {})
+    rule = s.get("phase_rule", "?") if s else "?"
+    at = f"acc>={thr:g}, the {rule} phase rule's" if thr is not None else "phase rule"
+    delay = te - tr if tr is not None and te is not None else None
     rows = [
         ("run", f"{exp.name} ({exp.dataset.kind} x {exp.learner.kind}, seed {exp.seed})"),
         ("status", result.status),
         ("steps run", fmt(s.get("final_step") if s else None)),
         ("final train acc", fmt(final.get("train/acc"))),
         ("final test acc", fmt(final.get("test/acc"))),
-        (
-            f"train fit step (acc>={s.get('threshold', '')})",
-            fmt(s.get("train_fit_step") if s else None),
-        ),
-        ("test fit step", fmt(s.get("test_fit_step") if s else None)),
-        ("grokking delay (steps)", fmt(s.get("delay") if s else None)),
-        ("delay ratio (test/train fit)", fmt(s.get("delay_ratio") if s else None)),
-        ("phase (grok.phase)", fmt(s.get("phase") if s else None)),
+        (f"train fit step ({at})", fmt(tr)),
+        (f"test fit step ({at})", fmt(te)),
+        (f"grokking delay ({at})", fmt(delay)),
+        (f"phase (grok.phase, {rule} rule)", fmt(s.get("phase") if s else None)),
+    ]
+    fit_thr = s.get("threshold") if s else None
+    if fit_thr is not None and fit_thr != thr:  # the grok/* events, at train.fit_threshold
+        label = f"acc>={fit_thr:g}, train.fit_threshold"
+        rows += [
+            (f"train fit step ({label})", fmt(s.get("train_fit_step"))),
+            (f"test fit step ({label})", fmt(s.get("test_fit_step"))),
+            (f"delay ratio ({label})", fmt(s.get("delay_ratio"))),
+        ]
+    else:
+        rows.append(("delay ratio (test/train fit)", fmt(s.get("delay_ratio") if s else None)))
+    rows += [
         ("test-acc stages", fmt(len(s["stages"]) if s and "stages" in s else None)),
         ("early warning step", fmt(s.get("warning_step") if s else None)),
     ]

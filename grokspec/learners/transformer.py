@@ -9,13 +9,15 @@ operator token, where the residual is taken from, attention biases and their ini
 activation, the output vocabulary, and how every weight is drawn. Each is a field here with a
 documented default, so a paper spec states its model instead of inheriting ours
 (``specs/papers/lee2024.yaml``, ``nanda2023.yaml``; ``tests/test_paper_models.py`` checks them
-against the authors' code, parameter by parameter). Two exact shortcuts make a step cheaper than the textbook
+against the authors' code, parameter by parameter).
+
+Two exact shortcuts make a step cheaper than the textbook
 model's (bench/throughput.py; tests/test_learner_speedups.py checks both against it):
 
 - Only the last position's output is ever used, so the last layer computes its attention
   query, MLP and unembedding for that position alone (``last_position_only``).
 - The first layer's input at a position depends only on (position, token): there are
-  ``operands x vocab + 1`` such pairs (the last position always holds ``=``), far fewer than
+  ``positions x tokens`` such pairs, far fewer than
   the batch's positions. Its LayerNorm and Q/K/V projections are computed once on that table
   and gathered per sample, instead of once per sample and position.
 """

@@ -56,6 +56,14 @@ def analyse(
     }
 
 
+def phase_fit(summary: Mapping[str, Any]) -> tuple[float | None, int | None, int | None]:
+    """(accuracy threshold, train fit step, test fit step) as the run's phase rule read them:
+    what a summary prints next to the phase, so the label and the steps agree (Liu's rule
+    fits at 0.9 while ``train.fit_threshold`` is often 0.99)."""
+    detail = summary.get("phase_detail") or {}
+    return detail.get("fit_accuracy"), detail.get("train_fit_step"), detail.get("test_fit_step")
+
+
 def summary_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
     """The ``grok/*`` summary metrics of an :func:`analyse` result (events that happened)."""
     out: dict[str, Any] = {

@@ -166,6 +166,28 @@ class Claim:
         return list(reversed(out))
 
 
+def fit_at(th: Thresholds, record: RunRecord) -> float:
+    """The one accuracy threshold a claim reads fit steps, delays, table columns and read
+    points at (issue 17 item 5): its phase rule's own (Liu et al.'s 0.9 for ``liu2022``,
+    ``train.fit_threshold`` for grokspec's rules), so a phase of "grokking" and the delay
+    printed beside it are read at the same threshold. ``fit_at: train.fit_threshold`` is the
+    rule before 2026-12-03 (kept for the amendments)."""
+    if th.get("fit_at", "phase_rule") == "train.fit_threshold":
+        return record.experiment.train.fit_threshold
+    from grokspec.metrics.phases import LIU2022_FIT_ACCURACY
+
+    return LIU2022_FIT_ACCURACY if th.get("phase_rule") == "liu2022" else (
+        record.experiment.train.fit_threshold)
+
+
+#: The amendment every claim that mixed thresholds carries (issue 17 item 5).
+FIT_AT_REASON = (
+    "issue 17 item 5: one fit threshold per claim. Fit steps, delays and read points were "
+    "read at train.fit_threshold (0.99) while the phase came from Liu et al.'s rule at 0.9, so "
+    "a run could be labelled grokking next to 'never fit'; they are now read at the phase "
+    "rule's threshold")
+
+
 def verdict_from(parts: Sequence[tuple[str, bool]]) -> tuple[VerdictLabel, str]:
     """All parts hold: reproduced; some: partly; none: not reproduced. ``why`` lists them."""
     held = [ok for _, ok in parts]

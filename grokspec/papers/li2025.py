@@ -8,10 +8,20 @@ from typing import Any
 
 from grokspec.metrics import names
 from grokspec.papers import synthetic as syn
-from grokspec.papers.claim import Amendment, Claim, RunRecord, Thresholds, Verdict, verdict_from
+from grokspec.papers.claim import (
+    FIT_AT_REASON,
+    Amendment,
+    Claim,
+    RunRecord,
+    Thresholds,
+    Verdict,
+    fit_at,
+    verdict_from,
+)
 
 THRESHOLDS: dict[str, Any] = {
     "phase_rule": "liu2022",
+    "fit_at": "phase_rule",  # fit steps at the phase rule's threshold (claim.fit_at)
     "max_distance_ratio": 0.9,  # distance at the test fit / at the train fit
     "min_consistency_rise": 0.05,  # absolute rise of pathway consistency
     "min_train_acc": 0.95,  # "train loss already flat" between the two fits
@@ -20,7 +30,7 @@ THRESHOLDS: dict[str, Any] = {
 
 def check(records: list[RunRecord], th: Thresholds, figure: bool = False) -> Verdict:
     r = records[0]
-    thr = r.experiment.train.fit_threshold
+    thr = fit_at(th, r)
     tr, te = r.first_step(names.TRAIN_ACC, thr), r.first_step(names.TEST_ACC, thr)
     dist, cons = names.PATHWAY_DISTANCE, names.PATHWAY_CONSISTENCY
     d0, d1, c0, c1 = r.at(dist, tr), r.at(dist, te), r.at(cons, tr), r.at(cons, te)
@@ -95,5 +105,6 @@ CLAIM = Claim(
                   "issue 11: Liu et al.'s phase rule, and an effect size for the consistency "
                   "rise (the first rule accepted any rise); the distance is now over all pairs "
                   "(the first report's: same-label pairs)"),
+        Amendment("2026-12-03", {"fit_at": "train.fit_threshold"}, FIT_AT_REASON),
     ),
 )

@@ -8,19 +8,23 @@ from typing import Any
 from grokspec.metrics import names
 from grokspec.papers import synthetic as syn
 from grokspec.papers.claim import (
+    FIT_AT_REASON,
     Amendment,
     Claim,
     RunRecord,
     Thresholds,
     Verdict,
     censored,
+    fit_at,
     require_points,
     trend,
     verdict_from,
 )
 
 THRESHOLDS: dict[str, Any] = {
-    "phase_rule": "liu2022", "min_points": 4, "min_rho": 0.8, "min_fold": 2.0,
+    "phase_rule": "liu2022",
+    "fit_at": "phase_rule",  # fit steps at the phase rule's threshold (claim.fit_at)
+    "min_points": 4, "min_rho": 0.8, "min_fold": 2.0,
 }
 
 
@@ -31,7 +35,7 @@ def _gps(records: list[RunRecord]) -> list[RunRecord]:
 
 def check(records: list[RunRecord], th: Thresholds, figure: bool = False) -> Verdict:
     gps, bnn = _gps(records), [r for r in records if r.experiment.learner.kind == "bayesian_mlp"]
-    thr = records[0].experiment.train.fit_threshold
+    thr = fit_at(th, records[0])
     rows, delays, spurious = [], [], []
     for r in records:
         tr, te = r.first_step(names.TRAIN_ACC, thr), r.first_step(names.TEST_ACC, thr)
@@ -115,5 +119,6 @@ CLAIM = Claim(
         Amendment("2026-11-30", {"phase_rule": "grokspec", "min_points": 3, "min_fold": 1.0},
                   "issue 11: Liu et al.'s phase rule; a trend needs 4 points and an effect "
                   "size (the first rule read a 3-point Spearman >= 0.8)"),
+        Amendment("2026-12-03", {"fit_at": "train.fit_threshold"}, FIT_AT_REASON),
     ),
 )

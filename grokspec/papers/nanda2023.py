@@ -8,10 +8,20 @@ from typing import Any
 
 from grokspec.metrics import names
 from grokspec.papers import synthetic as syn
-from grokspec.papers.claim import Claim, RunRecord, Thresholds, Verdict, verdict_from
+from grokspec.papers.claim import (
+    FIT_AT_REASON,
+    Amendment,
+    Claim,
+    RunRecord,
+    Thresholds,
+    Verdict,
+    fit_at,
+    verdict_from,
+)
 
 THRESHOLDS: dict[str, Any] = {
     "phase_rule": "liu2022",
+    "fit_at": "phase_rule",  # fit steps at the phase rule's threshold (claim.fit_at)
     "half": 0.5,  # "before the jump" = before test accuracy first reaches 0.5
     "min_excluded_rise": 1.5,  # excluded loss peak / its value at the train fit
     "max_restricted_ratio": 0.5,  # restricted loss at test 0.5 / at the train fit
@@ -21,7 +31,7 @@ THRESHOLDS: dict[str, Any] = {
 
 def check(records: list[RunRecord], th: Thresholds, figure: bool = False) -> Verdict:
     r = records[0]
-    thr = r.experiment.train.fit_threshold
+    thr = fit_at(th, r)
     tr, half = r.first_step(names.TRAIN_ACC, thr), r.first_step(names.TEST_ACC, th["half"])
     ex, rs = names.EXCLUDED_LOSS, names.RESTRICTED_LOSS
     e0, r0, r_half = r.at(ex, tr), r.at(rs, tr), r.at(rs, half)
@@ -90,6 +100,7 @@ CLAIM = Claim(
     full_size="`grokspec report specs/papers/paper-scale/nanda2023.yaml` (p=113, 30% of the "
     "table, 40000 steps).",
     controls=controls,
+    amendments=(Amendment("2026-12-03", {"fit_at": "train.fit_threshold"}, FIT_AT_REASON),),
     notes=(
         "The first report (2026-11-26) read grokspec's top-k embedding Fourier sparsity "
         "instead of the restricted loss and the neurons' key frequencies; issue 11 replaced "

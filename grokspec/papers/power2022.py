@@ -9,12 +9,14 @@ from typing import Any
 from grokspec.metrics import names
 from grokspec.papers import synthetic as syn
 from grokspec.papers.claim import (
+    FIT_AT_REASON,
     Amendment,
     Claim,
     RunRecord,
     Thresholds,
     Verdict,
     censored,
+    fit_at,
     require_points,
     trend,
     verdict_from,
@@ -24,6 +26,7 @@ FRACTION, WD = "dataset.train_fraction", "train.optimizer.weight_decay"
 
 THRESHOLDS: dict[str, Any] = {
     "phase_rule": "liu2022",
+    "fit_at": "phase_rule",  # fit steps at the phase rule's threshold (claim.fit_at)
     "min_points": 4,  # points per trend (with 3, rho >= 0.5 holds for half of all orderings)
     "min_rho": 0.8,
     "min_fold": 2.0,  # the end-to-end change a trend must show
@@ -38,7 +41,7 @@ def _by(records: list[RunRecord], key: str) -> dict[Any, list[RunRecord]]:
 
 
 def check(records: list[RunRecord], th: Thresholds, figure: bool = False) -> Verdict:
-    thr = records[0].experiment.train.fit_threshold
+    thr = fit_at(th, records[0])
     test_fit = {id(r): r.first_step(names.TEST_ACC, thr) for r in records}
     train_fit = {id(r): r.first_step(names.TRAIN_ACC, thr) for r in records}
     rows = [{"train_fraction": r.value("train_fraction"), "weight_decay": r.value("weight_decay"),
@@ -141,6 +144,7 @@ CLAIM = Claim(
                   "first report's trend rule was a Spearman <= -0.5 alone (3 points per trend, "
                   "no effect size), met at exactly -0.5 only thanks to a rounding added after "
                   "the runs were read"),
+        Amendment("2026-12-03", {"fit_at": "train.fit_threshold"}, FIT_AT_REASON),
     ),
     notes=(
         "The first report's grid had 3 weight decays; weight decay 0.1 was added (issue 11) "

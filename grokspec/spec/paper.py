@@ -125,7 +125,8 @@ def compare(paper: PaperSpec, resolved: dict[str, Any], names: tuple[str, ...] =
         if dev.field is not None and run is None:
             got = resolve(resolved, dev.field)
             run = "(no such field)" if got is _MISSING else got
-        rows.append(Row(dev.field or "-", dev.paper, run, "deviation", " ".join(dev.reason.split())))
+        reason = " ".join(dev.reason.split())
+        rows.append(Row(dev.field or "-", dev.paper, run, "deviation", reason))
     return rows
 
 

@@ -293,8 +293,12 @@ def _progress_line(done: int, total: int, point: Point, out: Outcome) -> str:
     s = out.summary or {}
     extra = ""
     if out.status == "FINISHED":
-        extra = (f"fit {s.get('train_fit_step')}, grok {s.get('test_fit_step')}, "
-                 f"{s.get('phase', '')}")
+        from grokspec.metrics.summary import phase_fit
+
+        thr, tr, te = phase_fit(s)
+        at = f"@{thr:g}" if thr is not None else ""
+        extra = (f"fit{at} {tr}, grok{at} {te}, {s.get('phase', '')} "
+                 f"({s.get('phase_rule', '?')} rule)")
     else:
         extra = (out.reason or "").splitlines()[0][:120] if out.reason else ""
     head = f"[{done}/{total}] {out.status:<8} #{point.index} {point.label}"

@@ -107,7 +107,7 @@ def description(rows: list[dict], sweep: Sweep) -> str:
     axes = [a for a in sweep.axes if a not in ("variant", "seed")]
     cols = ["run", *axes, "status", "train_fit_step", "test_fit_step", "delay",
             "final_test_acc", "phase"]
-    return head + _markdown(rows, cols)
+    return head + _markdown(rows, cols, threshold_labels(sweep))
 
 
 def _int(v: float | None) -> int | None:
@@ -136,11 +136,12 @@ def _csv(rows: list[dict], cols: list[str]) -> str:
     return buf.getvalue()
 
 
-def _markdown(rows: list[dict], cols: list[str]) -> str:
+def _markdown(rows: list[dict], cols: list[str], labels: dict[str, str] | None = None) -> str:
     def fmt(v: Any) -> str:
         return "-" if v is None or v == "" else f"{v:.4g}" if isinstance(v, float) else str(v)
 
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    head = [(labels or {}).get(c, c) for c in cols]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
@@ -150,4 +151,16 @@ def markdown_table(rows: list[dict], sweep: Sweep, with_run_id: bool = False) ->
     axes = [a for a in sweep.axes if a not in ("variant", "seed")]
     cols = ["point", "run", *(["variant"] if sweep.spec.variants else []), *axes, "seed",
             "status", "train_fit_step", "test_fit_step", "delay", "final_test_acc", "phase"]
-    return _markdown(rows, cols + (["run_id"] if with_run_id else []))
+    return _markdown(rows, cols + (["run_id"] if with_run_id else []), threshold_labels(sweep))
+
+
+def threshold_labels(sweep: Sweep) -> dict[str, str]:
+    """Column headers that say which threshold each column uses: the fit/grok steps are at
+    ``train.fit_threshold``, the phase at its rule's own (Liu's: 0.9)."""
+    fits = {p.experiment.train.fit_threshold for p in sweep.points}
+    rules = {p.experiment.analysis.phase_rule for p in sweep.points}
+    at = f"acc>={fits.pop():g}" if len(fits) == 1 else "acc>=train.fit_threshold"
+    rule = rules.pop() if len(rules) == 1 else "per point"
+    rule_at = " @0.9" if rule == "liu2022" else ""
+    return {"train_fit_step": f"train_fit_step ({at})", "test_fit_step": f"test_fit_step ({at})",
+            "delay": f"delay ({at})", "phase": f"phase ({rule} rule{rule_at})"}
