@@ -266,8 +266,10 @@ def _section(res: PaperResult, out: Path) -> list[str]:
     c, v = res.claim, res.verdict
     th = ", ".join(f"`{k}` = {fmt(val)}" for k, val in c.thresholds.items())
     lines = ["", f"## {c.paper}", "", f"*{c.citation}*", "", f"**Claim.** {c.claim}", "",
-             f"**Setting.** {_setting(res)} Spec: `specs/papers/{res.spec_path.name}` (its "
-             "header states the paper's setting and each deviation with its reason).", "",
+             f"**Setting.** {_setting(res)} Spec: `specs/papers/{res.spec_path.name}`; its "
+             "`paper:` block, checked against every resolved point (same / DIFFERS / a "
+             "declared deviation with its reason):", "",
+             *_table(settings_table(res.spec_path)), "",
              f"**Rule.** {c.rule_text()}", "", f"Thresholds (pre-registered): {th}.", "",
              f"**Verdict: {v.label}.** {v.why}", ""]
     if v.rows:
@@ -306,6 +308,31 @@ def _setting(res: PaperResult) -> str:
     if sweep is not None:
         text += f" Sweep of {len(tgts)} points over {', '.join(sweep.axes)}."
     return text
+
+
+def settings_table(path: Path) -> list[dict[str, Any]]:
+    """The paper-vs-run table of a paper spec, from its ``paper:`` block and every resolved
+    point (grokspec.spec.paper): one row per field and distinct (paper, run) pair, with the
+    variants it holds for when not all."""
+    from grokspec.spec.paper import compare
+
+    tgts, _ = targets(path)
+    rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    variants_all = sorted({t.variant or "" for t in tgts})
+    for t in tgts:
+        if t.experiment.paper is None:
+            return []
+        for r in compare(t.experiment.paper, t.experiment.resolved(), (t.variant or "", t.label)):
+            key = (r.field, fmt(r.paper), fmt(r.run), r.status)
+            row = rows.setdefault(key, {"field": r.field, "paper": r.paper, "run": r.run,
+                                        "": r.status, "reason": r.reason, "_v": set()})
+            row["_v"].add(t.variant or "")
+    out = []
+    for row in rows.values():
+        seen = sorted(row.pop("_v"))
+        row["points"] = "all" if seen == variants_all else ", ".join(seen)
+        out.append(row)
+    return out
 
 
 def _table(rows: Sequence[dict[str, Any]]) -> list[str]:

@@ -131,8 +131,8 @@ def compare(paper: PaperSpec, resolved: dict[str, Any], names: tuple[str, ...] =
 
 
 def unknown_fields(paper: PaperSpec, resolved: dict[str, Any]) -> list[str]:
-    """Dotted names in the block that are no field of the spec (a typo would make the check
-    vacuous)."""
-    keys = [*paper.setting, *(k for pts in paper.points.values() for k in pts),
-            *(d.field for d in paper.deviations if d.field)]
+    """Dotted names in ``setting`` and ``deviations`` that are no field of the spec (a typo
+    would make the check vacuous). ``points`` entries are checked per point by
+    :func:`compare` (a field of one variant's learner need not exist in another's)."""
+    keys = [*paper.setting, *(d.field for d in paper.deviations if d.field)]
     return sorted({k for k in keys if resolve(resolved, k) is _MISSING})
