@@ -72,7 +72,7 @@ class NandaTransformer(nn.Module):
             blk.W_out = nn.Parameter(torch.randn(d_model, d_mlp) * s)
             blk.b_out = nn.Parameter(torch.zeros(d_model))
             self.blocks.append(blk)
-        self.W_U = nn.Parameter(torch.randn(d_model, vocab) * s)
+        self.W_U = nn.Parameter(torch.randn(d_model, vocab) / math.sqrt(vocab))  # Unembed
         self.register_buffer("mask", torch.tril(torch.ones(n_ctx, n_ctx)))
         self.d_head = d_head
 
