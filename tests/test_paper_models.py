@@ -238,3 +238,49 @@ def test_nanda_parameters_init_and_function_match_the_authors_transformer() -> N
         x = data.x_train[:32]
         seq = torch.cat([x, torch.full_like(x[:, :1], p)], dim=1)
         torch.testing.assert_close(model.eval()(x), ref(seq)[:, -1], rtol=1e-4, atol=1e-4)
+
+
+# ------------------------------------------------------------------------------ Kumar
+
+
+def test_kumar_model_is_the_papers_network() -> None:
+    """f(x) = alpha (h(x) - h_0(x)), h(x) = (1/N) sum_i phi(w_i . x), phi(z) = z + (eps/2) z^2,
+    no bias, no trained readout: computed here by hand from the model's own weights."""
+    exp = load_sweep(ROOT / "specs" / "papers" / "kumar2024.yaml").points[1].experiment
+    alpha = exp.learner.output_scale
+    data = exp.dataset.build(0)
+    torch.manual_seed(0)
+    model = exp.learner.build(data)
+    params = dict(model.named_parameters())
+    assert list(params) == ["net.0.weight"]  # N x D hidden weights: nothing else is trained
+    w = params["net.0.weight"].detach()
+    assert w.shape == (500, 100) and abs(float(w.std()) - 1.0) < 0.02  # N(0, 1) draws
+    eps = 0.02
+    x = data.x_test[:16]
+    with torch.no_grad():
+        w.add_(0.01 * torch.randn_like(w))  # move away from the start: f != 0
+        z = x @ w.T
+        h = (z + eps / 2 * z * z).mean(-1)
+        z0 = x @ model.theta0_0.T
+        h0 = (z0 + eps / 2 * z0 * z0).mean(-1)
+        torch.testing.assert_close(model(x), alpha * (h - h0), rtol=1e-4, atol=1e-6)
+
+
+def test_kumar_dataset_is_the_papers_task() -> None:
+    """x ~ N(0, I/D), y = (beta . x)^2 / 2 with beta ~ N(0, I)."""
+    exp = load_sweep(ROOT / "specs" / "papers" / "kumar2024.yaml").points[0].experiment
+    data = exp.dataset.build(0)
+    x = torch.cat([data.x_train, data.x_test])
+    assert abs(float(x.std()) - 0.1) < 0.005  # 1/sqrt(100)
+    beta = data.info["beta"]
+    torch.testing.assert_close(torch.cat([data.y_train, data.y_test]), 0.5 * (x @ beta) ** 2)
+
+
+def test_kumar_fields_that_do_not_apply_are_rejected() -> None:
+    from grokspec.spec.loading import SpecError as Err
+
+    base = {"name": "k", "dataset": {"kind": "modular", "p": 7}}
+    with pytest.raises(Err, match="readout: fixed_mean .* regression"):
+        validate_data({**base, "learner": {"kind": "mlp", "readout": "fixed_mean"}})
+    with pytest.raises(Err, match="activation_eps"):
+        validate_data({**base, "learner": {"kind": "mlp", "activation_eps": 0.1}})

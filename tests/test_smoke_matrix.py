@@ -58,6 +58,10 @@ LEARNERS: list[tuple[str, dict[str, Any]]] = (
     + [("moe_transformer", {"layers": layers, "layer_norm": ln, "experts": 2, **TINY_T})
        for layers, ln in itertools.product((1, 2), (False, True))]
     + [("mlp", s) for s in MLP_SHAPES]
+    + [("mlp", {"width": 8, "activation": "kumar2024", "weight_init": "standard_normal",
+                "bias": False, "output_scale": 2.0}),
+       ("mlp", {"width": 8, "activation": "kumar2024", "readout": "fixed_mean",
+                "weight_init": "standard_normal", "bias": False, "output_scale": 2.0})]
     + [("linear", {}), ("bayesian_mlp", {"width": 8}), ("bayesian_mlp", {"width": 8,
                                                                           "depth": 2})]
     + [("gp", {"inducing_points": 8})]
@@ -78,6 +82,8 @@ def accepts(kind: str, shape: dict[str, Any], family: str) -> bool:
         return False
     if "operator_token" in shape and family == "permutation":
         return False  # two operand tokens only (rejected at build, tested elsewhere)
+    if shape.get("readout") == "fixed_mean" and ds_cls.task != "regression":
+        return False  # one output (rejected at validation, tests/test_paper_models.py)
     return any(t in ln_cls.tasks for t in ("classification", "regression"))
 
 

@@ -36,11 +36,12 @@ class TeacherSpec(RegressionSpecBase):
     kind: Literal["teacher"] = "teacher"
     default_train_size: ClassVar[int | None] = 550
 
-    target: Literal["polynomial", "mlp"] = Field(
+    target: Literal["polynomial", "kumar2024", "mlp"] = Field(
         default="polynomial",
         description="`polynomial`: y = (beta . x / sqrt(dim))^2 with beta a random direction "
         "of norm sqrt(dim), so beta . x / sqrt(dim) ~ N(0, 1) and y has mean 1, std sqrt(2) "
-        "(Kumar et al. 2024). `mlp`: y is a random tanh MLP of x, scaled to unit standard "
+        "(grokspec's normalisation of Kumar et al.'s task). `kumar2024`: Kumar et al. 2024's "
+        "Fig. 1 task as written: x ~ N(0, I/dim), beta ~ N(0, I), y = (beta . x)^2 / 2. `mlp`: y is a random tanh MLP of x, scaled to unit standard "
         "deviation over the pool (Omnigrok's teacher-student task).",
     )
     dim: int = Field(default=100, ge=1, le=100_000, description="Input dimension D.")
@@ -65,11 +66,16 @@ class TeacherSpec(RegressionSpecBase):
 
     def build_pool(self, generator: torch.Generator) -> Pool:
         x = torch.randn(self.n_examples, self.dim, generator=generator)
-        if self.target == "polynomial":
+        if self.target == "kumar2024":
+            x = x / math.sqrt(self.dim)
+            beta = torch.randn(self.dim, generator=generator)
+            y = 0.5 * (x @ beta) ** 2
+            info: dict = {"beta": beta}
+        elif self.target == "polynomial":
             beta = torch.randn(self.dim, generator=generator)
             beta = beta / beta.norm() * math.sqrt(self.dim)
             y = (x @ beta / math.sqrt(self.dim)) ** 2
-            info: dict = {"beta": beta}
+            info = {"beta": beta}
         else:
             h = x
             for _ in range(self.teacher_depth):

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from grokspec.learners.base import LearnerSpecBase
 from grokspec.learners.contract import PARAMETERS, PROBES, TOKEN_EMBEDDINGS
+from grokspec.spec.base import field_error
 
 if TYPE_CHECKING:
     from torch import nn
 
     from grokspec.datasets.base import Dataset
+    from grokspec.spec.experiment import Experiment
 
 
 class MLPSpec(LearnerSpecBase):
@@ -29,8 +31,29 @@ class MLPSpec(LearnerSpecBase):
     provides: ClassVar[frozenset[str]] = frozenset({PROBES, TOKEN_EMBEDDINGS, PARAMETERS})
     depth: int = Field(default=1, ge=1, le=64, description="Number of hidden layers.")
     width: int = Field(default=512, ge=1, description="Units per hidden layer.")
-    activation: Literal["relu", "gelu", "tanh", "silu", "quadratic"] = Field(
-        default="relu", description="Hidden activation; `quadratic` is x^2."
+    activation: Literal["relu", "gelu", "tanh", "silu", "quadratic", "kumar2024"] = Field(
+        default="relu",
+        description="Hidden activation; `quadratic` is x^2; `kumar2024` is Kumar et al. "
+        "2024's phi(z) = z + (eps/2) z^2 (eps: activation_eps), a nearly linear network whose "
+        "small quadratic part must grow to learn a quadratic teacher.",
+    )
+    activation_eps: float = Field(
+        default=0.02,
+        gt=0.0,
+        description="eps of activation kumar2024 (Kumar et al.'s Fig. 1: 0.02); rejected with "
+        "any other activation.",
+    )
+    readout: Literal["trained", "fixed_mean"] = Field(
+        default="trained",
+        description="trained: a linear output layer. fixed_mean: the output is the mean of the "
+        "last hidden layer's units, nothing trained (Kumar et al.'s f(x) = (1/N) sum_i "
+        "phi(w_i . x)); regression only.",
+    )
+    weight_init: Literal["torch", "standard_normal"] = Field(
+        default="torch",
+        description="torch: nn.Linear's default draw. standard_normal: hidden weights "
+        "N(0, 1), biases 0 (the mean-field/NTK convention of Kumar et al., whose inputs are "
+        "N(0, I/D)). init_scale multiplies either.",
     )
     input_encoding: Literal["one_hot", "embedding"] = Field(
         default="one_hot",
@@ -59,6 +82,20 @@ class MLPSpec(LearnerSpecBase):
         default="float32", description="Parameter precision (float64 for very deep nets)."
     )
 
+    @model_validator(mode="after")
+    def _fields_apply(self) -> MLPSpec:
+        if "activation_eps" in self.model_fields_set and self.activation != "kumar2024":
+            raise field_error("activation_eps", f"activation_eps is the eps of activation "
+                              f"kumar2024; activation {self.activation} does not use it "
+                              "(remove it, or set activation: kumar2024)")
+        return self
+
+    def check_experiment(self, experiment: Experiment) -> None:
+        if self.readout == "fixed_mean" and experiment.dataset.task != "regression":
+            raise field_error("readout", "readout: fixed_mean averages the hidden units into "
+                              "one output: it needs a regression dataset (use readout: "
+                              "trained for classification)")
+
     def build(self, dataset: Dataset) -> nn.Module:
         from grokspec.learners.models.mlp import MLP
 
@@ -77,5 +114,6 @@ def __getattr__(name: str) -> Any:
 
 
 _MODELS = frozenset({
-    "ACTIVATIONS", "MLP", "OneHotLinear", "Quadratic", "_under_vmap", "lazy_scaled"
+    "ACTIVATIONS", "MLP", "MeanReadout", "OneHotLinear", "Quadratic", "KumarActivation",
+    "_under_vmap", "lazy_scaled"
 })

@@ -21,13 +21,39 @@ class Quadratic(nn.Module):
         return x * x
 
 
+class KumarActivation(nn.Module):
+    """Kumar et al. 2024's phi(z) = z + (eps / 2) z^2."""
+
+    def __init__(self, eps: float = 0.02) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + (0.5 * self.eps) * (x * x)
+
+
+class MeanReadout(nn.Module):
+    """The output is the mean of the hidden units (one output, nothing trained): Kumar et
+    al.'s f(x) = (1/N) sum_i phi(w_i . x)."""
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h.mean(dim=-1, keepdim=True)
+
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "gelu": nn.GELU,
     "tanh": nn.Tanh,
     "silu": nn.SiLU,
     "quadratic": Quadratic,
+    "kumar2024": KumarActivation,
 }
+
+
+def activation(spec: MLPSpec) -> nn.Module:
+    if spec.activation == "kumar2024":
+        return KumarActivation(spec.activation_eps)
+    return ACTIVATIONS[spec.activation]()
 
 
 class OneHotLinear(nn.Module):
@@ -98,8 +124,18 @@ class MLP(Probed, nn.Module):
                 if self.one_hot and not layers
                 else nn.Linear(a, b, bias=spec.bias)
             )
-            layers += [linear, ACTIVATIONS[spec.activation]()]
-        layers.append(nn.Linear(dims[-1], d_out, bias=spec.bias))
+            if spec.weight_init == "standard_normal":
+                weight = linear.table if isinstance(linear, OneHotLinear) else linear.weight
+                nn.init.normal_(weight)
+                bias = linear.bias
+                if bias is not None:
+                    nn.init.zeros_(bias)
+            layers += [linear, activation(spec)]
+        if spec.readout == "fixed_mean":
+            assert d_out == 1, "readout: fixed_mean is for regression (checked at validation)"
+            layers.append(MeanReadout())
+        else:
+            layers.append(nn.Linear(dims[-1], d_out, bias=spec.bias))
         self.net = nn.Sequential(*layers)
         self.seq = seq
         self.provides = frozenset({PROBES, PARAMETERS}) | (
