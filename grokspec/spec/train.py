@@ -142,6 +142,12 @@ class TrainSpec(StrictModel):
     batch_size: int | Literal["full"] = Field(
         default="full", description="Minibatch size, or `full` for full-batch training."
     )
+    last_batch: Literal["drop", "keep"] = Field(
+        default="drop",
+        description="Minibatches: drop the examples left over at the end of each shuffled "
+        "epoch (every step sees batch_size examples), or keep them as a smaller last batch "
+        "(torch.split over the epoch, as the Grokfast code's loop does).",
+    )
     eval_every: int = Field(default=100, ge=1, description="Evaluate every N steps.")
     stop: StopSpec | None = Field(
         default=None, description="Stop once grokked; omit to always run `steps`."
@@ -167,6 +173,13 @@ class TrainSpec(StrictModel):
                 f"{self.batch_size} makes it minibatch SGD (use batch_size: full, or "
                 "optimizer kind: sgd)",
             )
+        return self
+
+    @model_validator(mode="after")
+    def _last_batch_applies(self) -> TrainSpec:
+        if "last_batch" in self.model_fields_set and self.batch_size == "full":
+            raise field_error("last_batch", "last_batch decides what happens to a minibatch "
+                              "epoch's remainder; batch_size full has none (remove it)")
         return self
 
     @field_validator("batch_size")

@@ -32,14 +32,18 @@ class Batch:
 class BatchStream:
     """Endless index batches: ``None`` for full batch, else reshuffled each epoch.
 
-    Trailing examples that do not fill a batch are dropped for that epoch (every step sees
-    exactly ``batch_size`` examples, as in the papers' loops).
+    ``last_batch="drop"``: trailing examples that do not fill a batch are dropped for that
+    epoch (every step sees exactly ``batch_size`` examples). ``"keep"``: the epoch ends with
+    the smaller remainder batch, as ``torch.split`` over a shuffled epoch gives it (the
+    Grokfast code's loop).
     """
 
     def __init__(
-        self, n: int, batch_size: int | str, seed: int, device: torch.device
+        self, n: int, batch_size: int | str, seed: int, device: torch.device,
+        last_batch: str = "drop",
     ) -> None:
         self.n, self.device = n, device
+        self.keep_last = last_batch == "keep"
         self.full = batch_size == "full" or int(batch_size) >= n
         self.bs = n if self.full else int(batch_size)
         self.generator = torch.Generator().manual_seed(seed)
@@ -49,7 +53,8 @@ class BatchStream:
     def next(self) -> torch.Tensor | None:
         if self.full:
             return None
-        if self.perm is None or self.pos + self.bs > self.n:
+        used_up = self.pos >= self.n if self.keep_last else self.pos + self.bs > self.n
+        if self.perm is None or used_up:
             self.perm = torch.randperm(self.n, generator=self.generator)
             self.pos = 0
         idx = self.perm[self.pos : self.pos + self.bs]

@@ -137,7 +137,8 @@ def train(
         torch.manual_seed(m.experiment.seed)  # init depends on the member's seed only
         models.append(runner.build(m.experiment, m.dataset).to(device))
     tensors = [{k: getattr(m.dataset, k).to(device) for k in SPLITS} for m in members]
-    streams = [BatchStream(m.dataset.n_train, spec.batch_size, m.experiment.seed, device)
+    streams = [BatchStream(m.dataset.n_train, spec.batch_size, m.experiment.seed, device,
+                           spec.last_batch)
                for m in members]
     if len(members) == 1:
         learner: SingleLearner | StackedLearner = SingleLearner(models[0], runner)
