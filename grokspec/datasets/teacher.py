@@ -41,7 +41,8 @@ class TeacherSpec(RegressionSpecBase):
         description="`polynomial`: y = (beta . x / sqrt(dim))^2 with beta a random direction "
         "of norm sqrt(dim), so beta . x / sqrt(dim) ~ N(0, 1) and y has mean 1, std sqrt(2) "
         "(grokspec's normalisation of Kumar et al.'s task). `kumar2024`: Kumar et al. 2024's "
-        "Fig. 1 task as written: x ~ N(0, I/dim), beta ~ N(0, I), y = (beta . x)^2 / 2. `mlp`: y is a random tanh MLP of x, scaled to unit standard "
+        "Fig. 1 task as written: x ~ N(0, I/dim), beta ~ N(0, I), y = (beta . x)^2 / 2. "
+        "`mlp`: y is a random tanh MLP of x, scaled to unit standard "
         "deviation over the pool (Omnigrok's teacher-student task).",
     )
     dim: int = Field(default=100, ge=1, le=100_000, description="Input dimension D.")
