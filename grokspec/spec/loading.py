@@ -7,9 +7,7 @@ the user wrote, also inside a file pulled in with ``extends:`` and for ``--set``
 
 from __future__ import annotations
 
-import copy
 import difflib
-import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,12 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from grokspec.spec.experiment import Experiment
+from grokspec.spec.merge import (  # noqa: F401 - kind_fields: re-exported
+    apply_override,
+    deep_merge,
+    kind_fields,
+    model_for,
+)
 
 Path_ = tuple[str, ...]
 MAX_SPEC_BYTES = 10 * 2**20  # a spec is a few KB; a larger file is the wrong file
@@ -145,48 +149,6 @@ def _read_yaml(path: Path) -> tuple[Any, dict[Path_, Where]]:
     return data, marks
 
 
-def deep_merge(base: dict[str, Any], over: dict[str, Any], at: Path_ = ()) -> dict[str, Any]:
-    """``over`` on top of ``base`` (``extends:``, sweep variants). Mappings merge key by key.
-
-    A section whose ``kind`` changes (``optimizer: {kind: gd}`` over ``{kind: adam, ...}``)
-    keeps every field the base set that the new kind also has, so a value the user wrote is
-    never replaced by the new kind's default unseen; fields the new kind does not have are
-    dropped (they mean nothing there). ``at`` is the section's path in the spec.
-    """
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        old = out.get(k)
-        if isinstance(v, dict) and isinstance(old, dict):
-            if "kind" not in v or v.get("kind") == old.get("kind"):
-                out[k] = deep_merge(old, v, (*at, k))
-                continue
-            shared = kind_fields((*at, k), str(v["kind"]))
-            carried = {f: old[f] for f in old if f != "kind" and f not in v and f in shared}
-            out[k] = deep_merge(carried, v, (*at, k))
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
-
-def kind_fields(path: Path_, kind: str) -> frozenset[str]:
-    """Field names of the union member ``kind`` of the section at ``path`` of an Experiment
-    (``("train", "optimizer")`` -> the optimizer's fields); empty when unknown."""
-    model: Any = Experiment
-    for part in path:
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            return frozenset()
-        field = model.model_fields.get(part)
-        if field is None:
-            return frozenset()
-        model = _model_for(field.annotation, (kind,))
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        member_kind = model.model_fields.get("kind")
-        if member_kind is None or kind in typing.get_args(member_kind.annotation) or str(
-                member_kind.default) == kind:
-            return frozenset(model.model_fields)
-    return frozenset()
-
-
 def _load_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, dict]:
     """Load a file; ``extends: other.yaml`` (relative to it) is a base it overrides.
 
@@ -238,24 +200,6 @@ def parse_override(text: str) -> tuple[Path_, Any]:
     return tuple(key.strip().split(".")), value
 
 
-def apply_override(data: dict[str, Any], path: Path_, value: Any) -> None:
-    """Set ``data[path] = value``, creating intermediate mappings. A mapping value merges
-    into the section already there as ``extends:`` does (:func:`deep_merge`), so ``--set
-    train.optimizer={kind: sgd}`` keeps the fields the spec set."""
-    node = data
-    for part in path[:-1]:
-        nxt = node.get(part)
-        if not isinstance(nxt, dict):
-            nxt = {}
-            node[part] = nxt
-        node = nxt
-    old = node.get(path[-1])
-    if isinstance(value, dict) and isinstance(old, dict):
-        node[path[-1]] = deep_merge({path[-1]: old}, {path[-1]: value}, path[:-1])[path[-1]]
-    else:
-        node[path[-1]] = value
-
-
 # ----------------------------------------------------------------------------- errors
 
 
@@ -269,27 +213,10 @@ def _field_names(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
         if field is None:
             # A discriminated-union tag in the loc: it names the member model.
             continue
-        current = _model_for(field.annotation, loc)
+        current = model_for(field.annotation, loc)
     if isinstance(current, type) and issubclass(current, BaseModel):
         return list(current.model_fields)
     return []
-
-
-def _model_for(annotation: Any, loc: tuple[Any, ...]) -> Any:
-    """The model class behind an annotation (unwrapping Optional and tagged unions)."""
-    args = typing.get_args(annotation)
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _model_for(args[0], loc)
-    if origin in (typing.Union, types.UnionType):
-        members = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
-        tags = {str(p) for p in loc}
-        for m in members:
-            kind = m.model_fields.get("kind")
-            if kind is not None and str(kind.default) in tags:
-                return m
-        return members[0] if len(members) == 1 else annotation
-    return annotation
 
 
 def _user_path(loc: tuple[Any, ...], data: Any) -> Path_:

@@ -26,13 +26,12 @@ from grokspec.spec.loading import (
     Problem,
     SpecError,
     Where,
-    apply_override,
-    deep_merge,  # the same merge `extends:` uses: a new `kind` replaces a section
     load_data,
     locate,
     validate_data,
     validate_model,
 )
+from grokspec.spec.merge import apply_override, deep_merge  # the merge `extends:` uses
 from grokspec.sweep.spec import SweepSpec, axis_values
 from grokspec.tracking import tags
 from grokspec.tracking.naming import child_run_name
