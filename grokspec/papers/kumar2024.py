@@ -129,7 +129,11 @@ CLAIM = Claim(
         "and 1 fit the train loss at all (alpha 2 and 4 never did within 15000 steps), and "
         "the two that fit show no delay to speak of (0 and 100 steps); see the amendment. The "
         "learning rate was chosen from two short probes, not tuned per alpha: a larger budget "
-        "or per-alpha rates may change this."
+        "or per-alpha rates may change this. 2026-12-03 (issue 17): those runs trained with "
+        "weight decay 1.0, not 0 (a kind switch in `extends` fell back to the default), so "
+        "their verdict and the 2026-11-30 amendment rest on an artefact; the amendment is "
+        "kept as history. The spec is now Kumar et al.'s Fig. 1 setting (their network, "
+        "task, learning rate N / alpha^2 and 1e5 steps, weight decay 0)."
     ),
     amendments=(
         Amendment("2026-11-30", {"exclude_unfit": False},

@@ -108,6 +108,10 @@ CLAIM = Claim(
         "partly then (the sparsity-timing part failed), reproduced now: the excluded loss "
         "rises from 4.9 at the train fit (step 150) to 9.7 before test accuracy 0.5 (step "
         "2350), while the restricted loss falls from 0.33 to 0.003; 7 key frequencies at the "
-        "end (Nanda et al. found 5 at p=113; this run has p=47)."
+        "end (Nanda et al. found 5 at p=113; that run had p=47). 2026-12-03 (issue 17): that "
+        "run's model was grokspec's transformer with torch's init, not Nanda et al.'s. With "
+        "their model (init included) at the same p=47 setting the run fit train at step 50 "
+        "and test accuracy 0.5 at step 350: comprehension, verdict partly (the excluded loss "
+        "did not rise). The spec now runs the paper's own setting (p=113, 30%, lr 1e-3)."
     ),
 )
