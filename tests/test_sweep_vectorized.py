@@ -104,7 +104,8 @@ def test_sweep_vectorize_groups_seeds_and_says_when_it_will_not_help(
 
     # dropout draws different masks per call: never batched, and the note says why
     notes.clear()
-    tf = load_sweep(path, ['learner={"kind": "transformer", "d_model": 32, "dropout": 0.1}'])
+    tf = load_sweep(path, ['learner={"kind": "transformer", "d_model": 32, "dropout": 0.1, '
+                           '"activation": "relu"}'])  # the base MLP's x^2 is kept (merge)
     tasks = plan_tasks(tf.points, tf, "p", "cpu", False, "sqlite://", notes.append)
     assert [len(t.experiments) for t in tasks] == [1] * 6
     assert any("dropout" in n for n in notes)
