@@ -183,3 +183,70 @@ def test_output_scale_and_gd_vectorized_equals_sequential(client) -> None:  # no
         assert b.status == "FINISHED"
         torch.testing.assert_close(torch.tensor(core(b.history)), torch.tensor(core(a.history)),
                                    rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------- train.last_batch and the papers' model fields
+# (issue 17): a kept short batch must be applied by every runner, survive resume exactly and
+# batch under vmap like the sequential runs; the Grokfast paper's transformer fields likewise.
+
+KEEP = {"last_batch": "keep"}  # MLP: 480 examples / 64 leaves 32; GP below: 40 / 15 leaves 10
+
+
+@pytest.mark.parametrize("kind", ["mlp", "gp"])
+def test_last_batch_keep_is_applied(kind: str, client) -> None:  # noqa: ANN001
+    extra = {"batch_size": 15} if kind == "gp" else {}
+    drop = run_experiment(experiment(**base(kind, train=extra)), device="cpu")
+    keep = run_experiment(experiment(**base(kind, train={**extra, **KEEP})), device="cpu")
+    assert drop.status == keep.status == "FINISHED"
+    assert core(drop.history)[0] == core(keep.history)[0]
+    assert core(drop.history)[-1] != core(keep.history)[-1]
+
+
+@pytest.mark.parametrize("kind", ["mlp", "gp"])
+def test_last_batch_keep_resume_equals_uninterrupted(
+    kind: str, client, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    every = 50 if kind == "mlp" else 10
+    extra = {"batch_size": 15} if kind == "gp" else {}
+    exp = experiment(**base(kind, train={**extra, **KEEP, "grokfast": GROKFAST},
+                            tracking={"checkpoint_every": every}))
+    full = run_experiment(exp, device="cpu")
+    resumed = killed_then_resumed(exp, every + exp.train.eval_every, monkeypatch)
+    assert resumed.status == "FINISHED" and resumed.history == full.history
+
+
+def test_last_batch_keep_vectorized_equals_sequential(client) -> None:  # noqa: ANN001
+    exps = [experiment(**base("mlp", seed=s, train={**KEEP, "grokfast": GROKFAST}))
+            for s in (0, 1)]
+    alone = [run_experiment(e, device="cpu") for e in exps]
+    for a, b in zip(alone, run_batch(exps, "cpu"), strict=True):
+        torch.testing.assert_close(torch.tensor(core(b.history)), torch.tensor(core(a.history)),
+                                   rtol=1e-4, atol=1e-5)
+
+
+GROKFAST_MODEL = {
+    "dataset": {"kind": "modular", "op": "x*y", "p": 11, "nonzero_y": True,
+                "train_fraction": 0.5},
+    "learner": {"kind": "transformer", "layers": 2, "d_model": 16, "heads": 2, "d_mlp": 32,
+                "layer_norm": True, "activation": "gelu", "residual": "normalized",
+                "operator_token": True, "output": "vocabulary", "attention_bias": True,
+                "attention_init": "xavier", "position_init": "unit"},
+    "train": {"steps": 40, "eval_every": 10, "stop": None, "batch_size": 16, **KEEP,
+              "optimizer": {"kind": "adam", "weight_decay": 0.005}, "grokfast": GROKFAST},
+    "analysis": {"metrics": []},
+}
+
+
+def test_paper_transformer_resume_and_vectorize(
+    client, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    """The Grokfast paper's model fields x last_batch keep x Grokfast x {resume, vectorize}."""
+    exp = experiment(**deep_update(GROKFAST_MODEL, {"tracking": {"checkpoint_every": 10}}))
+    full = run_experiment(exp, device="cpu")
+    resumed = killed_then_resumed(exp, 20, monkeypatch)
+    assert resumed.status == "FINISHED" and resumed.history == full.history
+    exps = [experiment(**deep_update(GROKFAST_MODEL, {"seed": s})) for s in (0, 1)]
+    alone = [run_experiment(e, device="cpu") for e in exps]
+    for a, b in zip(alone, run_batch(exps, "cpu"), strict=True):
+        torch.testing.assert_close(torch.tensor(core(b.history)), torch.tensor(core(a.history)),
+                                   rtol=1e-4, atol=1e-5)
