@@ -71,7 +71,10 @@ def histories(store: Path) -> dict[tuple[str, int], list[dict[str, float]]]:
 
 
 def first_step(hist: list[dict[str, float]], thr: float) -> int | None:
-    return next((int(h["step"]) for h in hist if h.get("test/acc", 0.0) >= thr), None)
+    from grokspec.metrics.events import first_step_at_or_above
+
+    rows = [h for h in hist if "test/acc" in h]
+    return first_step_at_or_above([h["step"] for h in rows], [h["test/acc"] for h in rows], thr)
 
 
 def acc_at(hist: list[dict[str, float]], step: int) -> float | None:

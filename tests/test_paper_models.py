@@ -16,6 +16,7 @@ Negative controls: grokspec's default transformer (pre-LN residual, N(0, 1/d) po
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 from pathlib import Path
@@ -29,7 +30,8 @@ from grokspec.sweep.expand import load_sweep
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def peers():  # noqa: ANN201 - bench/ is not a package
+@functools.cache
+def peers():  # noqa: ANN201 - bench/ is not a package (loaded once)
     spec = importlib.util.spec_from_file_location("peers", ROOT / "bench" / "peers.py")
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)

@@ -9,26 +9,24 @@ reading of a comment. The negative controls show the check can fail.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from grokspec.papers.registry import PAPERS
+from grokspec.papers.report import targets
 from grokspec.spec.loading import SpecError, load_spec
 from grokspec.spec.paper import compare
-from grokspec.sweep.expand import has_sweep, load_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_SPECS = sorted((ROOT / "specs" / "papers").glob("*.yaml")) + sorted(
     (ROOT / "specs" / "papers" / "paper-scale").glob("*.yaml"))
 
 
-def points(path: Path, overrides: list[str] | None = None) -> list[tuple[tuple[str, ...], dict]]:
-    """(names the point is known by, the Experiment) for every point of the spec."""
-    overrides = overrides or []
-    if has_sweep(path, overrides):
-        return [((p.variant or "", p.label), p.experiment)
-                for p in load_sweep(path, overrides).points]
-    return [((), load_spec(path, overrides))]
+def points(path: Path, overrides: list[str] | None = None) -> list[tuple[tuple[str, ...], Any]]:
+    """(names the point is known by, the Experiment) for every point of the spec, as the
+    report reads them (grokspec.papers.report.targets)."""
+    return [((t.variant or "", t.label), t.experiment) for t in targets(path, overrides or [])[0]]
 
 
 def differs(path: Path, overrides: list[str] | None = None) -> list[str]:

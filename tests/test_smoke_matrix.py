@@ -19,6 +19,7 @@ import torch
 
 from grokspec.metrics import names
 from grokspec.spec.loading import SpecError, validate_data
+from grokspec.spec.merge import model_for
 from grokspec.training.loop import fit
 
 DATASETS: dict[str, dict[str, Any]] = {
@@ -71,13 +72,12 @@ LEARNERS: list[tuple[str, dict[str, Any]]] = (
 def accepts(kind: str, shape: dict[str, Any], family: str) -> bool:
     """Does the learner take this family at all (input kind, task)? Decided by the specs'
     own declarations, so a new family or learner joins the matrix by itself."""
-    from grokspec.datasets import DatasetSpec  # noqa: F401 - the union, for the kinds
     from grokspec.spec.experiment import Experiment
 
     ds_model = Experiment.model_fields["dataset"].annotation
     ln_model = Experiment.model_fields["learner"].annotation
-    ds_cls = _member(ds_model, DATASETS[family]["kind"])
-    ln_cls = _member(ln_model, kind)
+    ds_cls = model_for(ds_model, (DATASETS[family]["kind"],))
+    ln_cls = model_for(ln_model, (kind,))
     if ds_cls.input_kind not in ln_cls.input_kinds:
         return False
     if "operator_token" in shape and family == "permutation":
@@ -85,18 +85,6 @@ def accepts(kind: str, shape: dict[str, Any], family: str) -> bool:
     if shape.get("readout") == "fixed_mean" and ds_cls.task != "regression":
         return False  # one output (rejected at validation, tests/test_paper_models.py)
     return any(t in ln_cls.tasks for t in ("classification", "regression"))
-
-
-def _member(annotation: Any, kind: str) -> Any:
-    import typing
-
-    args = typing.get_args(annotation)
-    while args and typing.get_origin(annotation) is typing.Annotated:
-        annotation, args = args[0], typing.get_args(args[0])
-    for m in typing.get_args(annotation):
-        if m.model_fields["kind"].default == kind:
-            return m
-    raise KeyError(kind)
 
 
 CELLS = [

@@ -49,6 +49,8 @@ class PaperResult:
     amended: list[tuple[Any, dict[str, Any], str, str]] = field(default_factory=list)
     controls: tuple[Verdict, Verdict] | None = None
     figure_path: Path | None = None
+    #: the paper-vs-run table of the spec's ``paper:`` block (:func:`settings_table`)
+    settings: list[dict[str, Any]] = field(default_factory=list)
 
 
 def targets(path: Path, overrides: Sequence[str] = ()) -> tuple[list[Target], Any]:
@@ -177,7 +179,9 @@ def from_records(
     matched = rec_io.match(records_file, claim.paper, entry.get("runs", []),
                            [(t.label, t.experiment) for t in tgts])
     recs = [rec_io.decode(matched[t.label], t.experiment) for t in tgts if t.label in matched]
-    return decide(claim, path, recs, len(tgts), entry.get("collected", ""), figure)
+    res = decide(claim, path, recs, len(tgts), entry.get("collected", ""), figure)
+    res.settings = settings_table(tgts)
+    return res
 
 
 def decide(
@@ -269,7 +273,7 @@ def _section(res: PaperResult, out: Path) -> list[str]:
              f"**Setting.** {_setting(res)} Spec: `specs/papers/{res.spec_path.name}`; its "
              "`paper:` block, checked against every resolved point (same / DIFFERS / a "
              "declared deviation with its reason):", "",
-             *_table(settings_table(res.spec_path)), "",
+             *_table(res.settings), "",
              f"**Rule.** {c.rule_text()}", "", f"Thresholds (pre-registered): {th}.", "",
              f"**Verdict: {v.label}.** {v.why}", ""]
     if v.rows:
@@ -310,13 +314,12 @@ def _setting(res: PaperResult) -> str:
     return text
 
 
-def settings_table(path: Path) -> list[dict[str, Any]]:
-    """The paper-vs-run table of a paper spec, from its ``paper:`` block and every resolved
-    point (grokspec.spec.paper): one row per field and distinct (paper, run) pair, with the
-    variants it holds for when not all."""
+def settings_table(tgts: Sequence[Target]) -> list[dict[str, Any]]:
+    """The paper-vs-run table of a paper spec's points (its ``targets``), from its ``paper:``
+    block and every resolved point (grokspec.spec.paper): one row per field and distinct
+    (paper, run) pair, with the variants it holds for when not all."""
     from grokspec.spec.paper import compare
 
-    tgts, _ = targets(path)
     rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     variants_all = sorted({t.variant or "" for t in tgts})
     for t in tgts:
