@@ -67,7 +67,7 @@ PAPER = {"residual": "normalized", "operator_token": True, "attention_bias": Tru
     [(1, False, True, False, {}), (2, False, True, False, {}), (2, True, True, False, {}),
      (1, True, False, False, {}), (3, True, True, False, {}), (2, True, True, True, {}),
      (2, True, True, False, PAPER), (1, True, True, False, PAPER),
-     (2, True, False, False, PAPER), (2, True, True, True, PAPER),
+     (2, True, False, False, PAPER), (2, True, True, True, PAPER), (3, True, True, False, PAPER),
      (1, False, True, False, {"init": "nanda2023", "token_init": "scaled",
                               "output": "vocabulary"})],
 )

@@ -41,7 +41,7 @@ def accuracy(out: torch.Tensor, y: torch.Tensor, dataset: Dataset) -> torch.Tens
     return (out.argmax(-1) == y).float()
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, dataset: Dataset, train: TrainSpec
 ) -> tuple[float, float, torch.Tensor]:

@@ -65,6 +65,14 @@ class Block(nn.Module):
         q = self.q(a[:, -1:] if last_only else a)
         return self.attend(self.residual(h, a), q, k, v, last_only)
 
+    def attend_only(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, n: int
+    ) -> torch.Tensor:
+        """Causal multi-head attention of ``n`` positions, heads merged back: (B, n, d)."""
+        att = F.scaled_dot_product_attention(self._split(q), self._split(k), self._split(v),
+                                             is_causal=True)
+        return att.transpose(1, 2).reshape(q.shape[0], n, -1)
+
     def attend(
         self, h: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
         last_only: bool, mask: torch.Tensor | None = None,
@@ -78,7 +86,7 @@ class Block(nn.Module):
         """
         qs, ks, vs = self._split(q), self._split(k), self._split(v)
         if last_only:
-            att = F.scaled_dot_product_attention(qs, ks, vs)
+            att = one_query_attention(qs, ks, vs)
             h = h[:, -1:]
         elif mask is not None:
             att = F.scaled_dot_product_attention(qs, ks, vs, attn_mask=mask)
@@ -87,6 +95,14 @@ class Block(nn.Module):
         att = att.transpose(1, 2).reshape(h.shape[0], h.shape[1], -1)
         h = h + self.drop(self.o(att))
         return h + self.drop(self.mlp(self.ln2(h)))
+
+
+def one_query_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Softmax attention of one query per head over a few keys, as broadcast products: for
+    the papers' 3-4 keys SDPA's kernel is mostly overhead (2.5x slower forward + backward on
+    a CPU at batch 512, bench/paper_speed.py). Equal to SDPA up to float rounding (~1e-6)."""
+    scores = (q * k).sum(-1, keepdim=True) * (q.shape[-1] ** -0.5)  # (B, H, keys, 1)
+    return (scores.softmax(-2) * v).sum(-2, keepdim=True)  # (B, H, 1, D/H)
 
 
 def _init_block(block: Block, spec: TransformerSpec) -> None:
@@ -202,27 +218,39 @@ class Transformer(Probed, nn.Module):
             h = self.blocks[i](h, last_only=self.last_position_only and i == layers - 1)
         return self.unembed(self.ln_f(h[:, -1]))
 
+    def prefix_length(self) -> int:
+        """Leading positions whose residual stream depends on the first token alone: position
+        0 and the constant operator token after it (``x op``), since causal attention lets
+        position j see only positions <= j."""
+        return 1 if self.op_token is None else 2
+
     def _forward_prefix_tabulated(
         self, seq: torch.Tensor, base_tab: torch.Tensor, rows: torch.Tensor,
         kv_tab: torch.Tensor, q_tab: torch.Tensor,
     ) -> torch.Tensor:
-        """Causal attention lets the first position attend only to itself, so its residual
-        stream at every layer is a function of its token alone: it is computed once per
-        token (``n_tokens`` rows, not ``batch``) and gathered where later positions attend
-        to it. The other positions run per sample. Needs no dropout (a per-sample mask
-        would differ) and blocks whose MLP keeps no per-call state."""
-        n_tok, layers = self.n_tokens, len(self.blocks)
+        """Causal attention lets the first P positions (:meth:`prefix_length`) see only
+        themselves, and they hold the first token and constants: their residual streams at
+        every layer are a function of the first token alone, computed once per token
+        (``n_tokens`` sequences of length P, not ``batch``) and gathered where later positions
+        attend to them. The other positions run per sample. Needs no dropout (a per-sample
+        mask would differ) and blocks whose MLP keeps no per-call state."""
+        n_tok, layers, d = self.n_tokens, len(self.blocks), base_tab.shape[1]
+        big_p = self.prefix_length()
         tok0 = seq[:, 0]
-        b, n = seq.shape[0], seq.shape[1] - 1  # positions 1..n are computed per sample
-        mask = torch.ones(n, n + 1, dtype=torch.bool, device=seq.device).tril(1)
-        h0 = base_tab[:n_tok]  # (n_tokens, d): position 0's residual base per token
-        h = F.embedding(rows[:, 1:], base_tab)  # (B, n, d)
-        kv0, kv = kv_tab[:n_tok], F.embedding(rows[:, 1:], kv_tab)
+        b, n = seq.shape[0], seq.shape[1] - big_p  # positions P.. are computed per sample
+        mask = torch.ones(n, n + big_p, dtype=torch.bool, device=seq.device).tril(big_p)
+        pre_seq = seq[:1, :big_p].expand(n_tok, big_p).clone()
+        pre_seq[:, 0] = torch.arange(n_tok, device=seq.device)
+        pre_rows = self.table_rows(pre_seq)  # (n_tokens, P): the prefix of every first token
+        h0 = F.embedding(pre_rows, base_tab)  # (n_tokens, P, d)
+        kv0, q0 = F.embedding(pre_rows, kv_tab), F.embedding(pre_rows, q_tab)
+        h = F.embedding(rows[:, big_p:], base_tab)  # (B, n, d)
+        kv = F.embedding(rows[:, big_p:], kv_tab)
         for i, block in enumerate(self.blocks):
             last_only = self.last_position_only and i == layers - 1
             if i > 0:
                 a0 = block.ln1(h0)
-                kv0 = block.kv(a0)
+                kv0, q0 = block.kv(a0), block.q(a0)
                 h0 = block.residual(h0, a0)
                 a = block.ln1(h)
                 kv = block.kv(a)
@@ -231,15 +259,26 @@ class Transformer(Probed, nn.Module):
             elif last_only:  # one layer: the query of "=" is the same for every sample
                 q = F.embedding(rows[:1, -1:], q_tab).expand(b, 1, -1)
             else:
-                q = F.embedding(rows[:, 1:], q_tab)
-            k0, v0 = F.embedding(tok0, kv0).chunk(2, dim=-1)
-            k_rest, v_rest = kv.chunk(2, dim=-1)
-            k = torch.cat([k0[:, None], k_rest], dim=1)
-            v = torch.cat([v0[:, None], v_rest], dim=1)
+                q = F.embedding(rows[:, big_p:], q_tab)
+            k, v = torch.cat([F.embedding(tok0, kv0.reshape(n_tok, -1)).view(b, big_p, 2 * d),
+                              kv], dim=1).chunk(2, dim=-1)
             h_next = block.attend(h, q, k, v, last_only, None if last_only else mask)
-            if i < layers - 1:  # position 0 attends to itself alone: its attention output is v
-                _, v_own = kv0.chunk(2, dim=-1)
-                h0 = h0 + block.drop(block.o(v_own))
-                h0 = h0 + block.drop(block.mlp(block.ln2(h0)[:, None], probe=False)[:, 0])
+            if i < layers - 1:
+                h0 = self._prefix_block(block, h0, q0, kv0)
             h = h_next
         return self.unembed(self.ln_f(h[:, -1]))
+
+    @staticmethod
+    def _prefix_block(
+        block: Block, h0: torch.Tensor, q0: torch.Tensor, kv0: torch.Tensor
+    ) -> torch.Tensor:
+        """One block on the per-token prefix (n_tokens, P, d), causal within it. Position 0
+        attends to itself alone: its attention output is its value (the one-position prefix
+        skips attention: softmax over one key is 1)."""
+        k0, v0 = kv0.chunk(2, dim=-1)
+        if h0.shape[1] == 1:
+            att = v0
+        else:
+            att = block.attend_only(q0, k0, v0, h0.shape[1])
+        h0 = h0 + block.drop(block.o(att))
+        return h0 + block.drop(block.mlp(block.ln2(h0), probe=False))
