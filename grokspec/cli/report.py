@@ -83,7 +83,7 @@ def main(args: argparse.Namespace) -> int:
         except rec_io.RecordsError as exc:
             return _fail(str(exc))
     else:
-        data = rec_io.load(rec_file) if rec_file.exists() else {"papers": {}}
+        collected: dict[str, Any] = {}
         for c, path in papers:
             if args.only and c.paper not in args.only:
                 continue
@@ -97,9 +97,13 @@ def main(args: argparse.Namespace) -> int:
                 status = 130
                 break
             if recs:
-                data["papers"][c.paper] = {
+                collected[c.paper] = {
                     "collected": time.strftime("%Y-%m-%d", time.gmtime()),
                     "runs": [rec_io.encode(r) for r in recs]}
+        # Read the file again just before writing: another `report --only` may have saved
+        # its paper while this one trained (papers are collected over hours, side by side).
+        data = rec_io.load(rec_file) if rec_file.exists() else {"papers": {}}
+        data["papers"].update(collected)
         rec_io.save(rec_file, data["papers"])
         print(f"wrote {rec_file}", file=sys.stderr)
     results = []
