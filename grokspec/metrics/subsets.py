@@ -12,13 +12,17 @@ import torch
 
 #: ``test/acc_subclass/<class>.<subclass>``: test accuracy on one subclass of one class.
 SUBCLASS_PREFIX = "test/acc_subclass/"
+#: ``train/acc_subclass/<class>.<subclass>``: training accuracy on one subclass (has the model
+#: memorised a sparse subclass's few training points before its test accuracy rises?).
+TRAIN_SUBCLASS_PREFIX = "train/acc_subclass/"
 #: Training accuracy, against the *noisy* labels, on the rows label_noise corrupted (how far
 #: the model memorises the wrong labels).
 TRAIN_ACC_CORRUPTED = "train/acc_corrupted"
 
 
 def subclass_accuracy(
-    correct: torch.Tensor, labels: torch.Tensor, subclass: torch.Tensor
+    correct: torch.Tensor, labels: torch.Tensor, subclass: torch.Tensor,
+    prefix: str = SUBCLASS_PREFIX,
 ) -> dict[str, float]:
     """Mean of ``correct`` per (label, subclass) pair present, keyed ``<prefix><c>.<s>``."""
     c = correct.detach().to("cpu", torch.float64)
@@ -33,7 +37,7 @@ def subclass_accuracy(
     counts = torch.bincount(key, minlength=size)
     present = torch.nonzero(counts).flatten().tolist()
     acc = (hits / counts.clamp(min=1)).tolist()
-    return {f"{SUBCLASS_PREFIX}{k // n_sub}.{k % n_sub}": acc[k] for k in present}
+    return {f"{prefix}{k // n_sub}.{k % n_sub}": acc[k] for k in present}
 
 
 def subset_metrics(
@@ -42,11 +46,15 @@ def subset_metrics(
     y_test: torch.Tensor,
     train_correct: torch.Tensor,
     test_correct: torch.Tensor,
+    y_train: torch.Tensor | None = None,
 ) -> dict[str, float]:
     """Every subset metric the metadata allows (an empty dict for plain datasets)."""
     out: dict[str, float] = {}
     if "subclass" in meta_test:
         out.update(subclass_accuracy(test_correct, y_test, meta_test["subclass"]))
+    if "subclass" in meta_train and y_train is not None:
+        out.update(subclass_accuracy(train_correct, y_train, meta_train["subclass"],
+                                     TRAIN_SUBCLASS_PREFIX))
     corrupted = meta_train.get("corrupted")
     if corrupted is not None and bool(corrupted.any()):
         mask = corrupted.to(train_correct.device)

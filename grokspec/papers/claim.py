@@ -154,7 +154,15 @@ class Claim:
         self, records: list[RunRecord], thresholds: Thresholds | None = None,
         figure: bool = False,
     ) -> Verdict:
-        return self.check(records, dict(thresholds or self.thresholds), figure)
+        """The rule on each seed's runs, the seeds combined by :func:`combine_seeds`."""
+        th = dict(thresholds or self.thresholds)
+        by_seed: dict[int, list[RunRecord]] = {}
+        for r in records:
+            by_seed.setdefault(r.experiment.seed, []).append(r)
+        if len(by_seed) <= 1:
+            return self.check(records, th, figure)
+        return combine_seeds({s: self.check(rs, th, figure) for s, rs in sorted(by_seed.items())},
+                             {s: len(rs) for s, rs in by_seed.items()})
 
     def amended(self) -> list[tuple[Amendment, dict[str, Any], dict[str, Any]]]:
         """Each amendment (oldest first) with the thresholds in force before and after it."""
@@ -164,6 +172,41 @@ class Claim:
             out.append((a, before, after))
             after = before
         return list(reversed(out))
+
+
+#: How a claim's seeds combine (registered 2026-12-03, issue 18, before the runs at seeds 1
+#: and 2 were read): the rule decides each seed's sweep on its own; a seed whose sweep is
+#: incomplete (fewer points than the fullest seed) does not vote; the verdict is the median
+#: of the complete seeds' verdicts (reproduced > partly > not reproduced), the lower one of
+#: the middle two for an even count.
+SEED_RULE = ("Seeds: the rule decides each seed's runs alone; seeds missing points do not "
+             "vote; the verdict is the median of the seeds' verdicts (the lower middle one "
+             "for an even count).")
+_ORDER: tuple[VerdictLabel, ...] = ("not reproduced", "partly", "reproduced")
+
+
+def combine_seeds(verdicts: Mapping[int, Verdict], points: Mapping[int, int]) -> Verdict:
+    """:data:`SEED_RULE`: the median verdict over the complete seeds; rows carry their seed."""
+    full = max(points.values())
+    voting = [s for s in verdicts if points[s] == full and verdicts[s].label in _ORDER]
+    rows = [{"seed": s, **row} for s, v in verdicts.items() for row in v.rows]
+    per_seed = "; ".join(
+        f"seed {s}: {v.label}" + ("" if s in voting else f" ({points[s]} of {full} points: "
+                                  "does not vote)") for s, v in verdicts.items())
+    if not voting:
+        return Verdict("no data", f"no seed has all {full} points ({per_seed})", rows)
+    ranks = sorted(_ORDER.index(verdicts[s].label) for s in voting)
+    label = _ORDER[ranks[(len(ranks) - 1) // 2]]
+    first = next(s for s in voting if verdicts[s].label == label)
+    why = (f"median over {len(voting)} seed(s) [{per_seed}]; seed {first}, which has that "
+           f"verdict: {verdicts[first].why}")
+    shown = verdicts[voting[0]].figure
+    for v in verdicts.values():  # one figure is shown; the other seeds' are let go
+        if v.figure is not None and v.figure is not shown:
+            import matplotlib.pyplot as plt
+
+            plt.close(v.figure)
+    return Verdict(label, why, rows, shown)
 
 
 def fit_at(th: Thresholds, record: RunRecord) -> float:

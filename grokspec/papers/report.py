@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from grokspec.papers import records as rec_io
-from grokspec.papers.claim import Claim, RunRecord, Verdict, fmt
+from grokspec.papers.claim import SEED_RULE, Claim, RunRecord, Verdict, fmt
 from grokspec.spec.experiment import Experiment
 from grokspec.spec.loading import load_spec
 from grokspec.sweep.expand import has_sweep, load_sweep
@@ -250,14 +250,15 @@ def markdown(results: Sequence[PaperResult], out: Path, records_file: Path) -> s
         "committed records. Wall time is the summed duration of the runs, on a shared 2-core "
         "CPU (other jobs ran at the same time: timings are noisy).",
         "",
-        "| paper | verdict | runs | wall time | negative control | positive control | spec |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| paper | verdict | runs | seeds | wall time | negative control | positive control "
+        "| spec |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for res in results:
         neg, pos = res.controls or (None, None)
         lines.append(
             f"| [{res.claim.paper}](#{res.claim.paper}) | **{res.verdict.label}** | "
-            f"{len(res.records)} of {res.n_points} | "
+            f"{len(res.records)} of {res.n_points} | {_seeds(res)} | "
             f"{_dur(sum(r.wall_s for r in res.records)) if res.records else '-'} | "
             f"{neg.label if neg else '-'} | {pos.label if pos else '-'} | "
             f"[{res.spec_path.name}]({_rel(res.spec_path, out.parent)}) |")
@@ -274,7 +275,8 @@ def _section(res: PaperResult, out: Path) -> list[str]:
              "`paper:` block, checked against every resolved point (same / DIFFERS / a "
              "declared deviation with its reason):", "",
              *_table(res.settings), "",
-             f"**Rule.** {c.rule_text()}", "", f"Thresholds (pre-registered): {th}.", "",
+             f"**Rule.** {c.rule_text()} {SEED_RULE}", "",
+             f"Thresholds (pre-registered): {th}.", "",
              f"**Verdict: {v.label}.** {v.why}", ""]
     if v.rows:
         lines += _table(v.rows) + [""]
@@ -300,6 +302,11 @@ def _section(res: PaperResult, out: Path) -> list[str]:
                  + (f"; not finished: {', '.join(failed)}" if failed else "") + ".")
     lines += ["", f"Paper size: {c.full_size}"]
     return lines
+
+
+def _seeds(res: PaperResult) -> str:
+    seeds = sorted({r.experiment.seed for r in res.records})
+    return ", ".join(map(str, seeds)) if seeds else "-"
 
 
 def _setting(res: PaperResult) -> str:

@@ -88,7 +88,8 @@ def standard_metrics(
     }
     # Per-subclass test accuracy, accuracy on corrupted labels: from the correctness above.
     metrics.update(
-        subset_metrics(dataset.meta_train, dataset.meta_test, dataset.y_test, tr_ok, te_ok)
+        subset_metrics(dataset.meta_train, dataset.meta_test, dataset.y_test, tr_ok, te_ok,
+                       dataset.y_train)
     )
     extra = getattr(model, "extra_metrics", None)
     if callable(extra):
