@@ -23,3 +23,14 @@ def with_learner(
     if dataset is not None:
         data["dataset"] = dataset
     return validate_data(data)
+
+
+def measured(measure: Any, model: Any, step: int = 0) -> dict[str, float]:
+    """One evaluation of ``measure`` with what it decides at the run's end folded in (as the
+    loop does for a run whose last evaluation is this one): the restricted and excluded
+    losses of key_frequencies_at: final."""
+    out = dict(measure(step, model))
+    finish = getattr(measure, "finish", None)
+    if finish is not None:
+        out.update(finish(model, step).get(step, {}))
+    return out

@@ -28,7 +28,7 @@ from grokspec.metrics.measures import (
 )
 from grokspec.spec.loading import SpecError
 from tests.helpers import experiment
-from tests.metrics_helpers import TINY_TRANSFORMER, with_learner
+from tests.metrics_helpers import TINY_TRANSFORMER, measured, with_learner
 
 P = 11
 GP_TRAIN = {"optimizer": {"kind": "adam", "lr": 0.1, "weight_decay": 0.0}}
@@ -123,7 +123,7 @@ def test_a_third_party_model_is_measured_through_the_contract() -> None:
     dev = torch.device("cpu")
     rank = FeatureRank(exp.analysis, data, dev)(0, toy)
     assert 1 <= rank["progress/feature_rank/hidden"] <= 24
-    fourier = FourierMeasure(exp, data, dev)(0, toy)
+    fourier = measured(FourierMeasure(exp, data, dev), toy)
     assert 0 < fourier[names.FOURIER_SPARSITY] <= 1 and names.RESTRICTED_LOSS in fourier
     assert "weights/l2_norm/hidden" in weight_norm_measure()(0, toy)
     assert ParamMovement(exp, data)(0, toy) == {names.PARAM_MOVEMENT: 0.0}
@@ -190,12 +190,12 @@ def test_measures_reuse_the_evaluation_forward_pass() -> None:
     before = calls["n"]
     got: dict[str, float] = {}
     for m in measures:
-        got.update(m(0, model))
+        got.update(measured(m, model))
     assert calls["n"] == before  # no pass of their own
     assert names.RESTRICTED_LOSS in got and "progress/feature_rank/net.0" in got
     want: dict[str, float] = {}
     for m in alone:
-        want.update(m(0, model))
+        want.update(measured(m, model))
     assert got.keys() == want.keys()
     for k in want:
         assert got[k] == pytest.approx(want[k], rel=1e-5, abs=1e-7), k

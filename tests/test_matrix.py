@@ -250,3 +250,32 @@ def test_paper_transformer_resume_and_vectorize(
     for a, b in zip(alone, run_batch(exps, "cpu"), strict=True):
         torch.testing.assert_close(torch.tensor(core(b.history)), torch.tensor(core(a.history)),
                                    rtol=1e-4, atol=1e-5)
+
+
+# Nanda et al.'s restricted/excluded loss with the final model's key frequencies (issue 18):
+# decided at the run's end from what each evaluation kept, so the kept logits must survive a
+# checkpoint, and every member of a vectorized batch must decide with its own final model.
+FOURIER_FINAL = {
+    "dataset": {"kind": "modular", "op": "x+y", "p": 11, "train_fraction": 0.5},
+    "learner": {"kind": "mlp", "depth": 1, "width": 32, "activation": "relu"},
+    "train": {"steps": 40, "eval_every": 10, "stop": None, "batch_size": 16},
+    "analysis": {"metrics": ["fourier"], "intervals": {"fourier": 10},
+                 "key_frequencies_at": "final"},
+}
+
+
+def test_final_key_frequencies_resume_and_vectorize(
+    client, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    exp = experiment(**deep_update(FOURIER_FINAL, {"tracking": {"checkpoint_every": 10}}))
+    full = run_experiment(exp, device="cpu")
+    got = [h for h in full.history if names.RESTRICTED_LOSS in h]
+    assert [h["step"] for h in got] == [0, 10, 20, 30, 40]  # every evaluation, at the end
+    resumed = killed_then_resumed(exp, 20, monkeypatch)
+    assert resumed.status == "FINISHED" and resumed.history == full.history
+    exps = [experiment(**deep_update(FOURIER_FINAL, {"seed": s})) for s in (0, 1)]
+    alone = [run_experiment(e, device="cpu") for e in exps]
+    for a, b in zip(alone, run_batch(exps, "cpu"), strict=True):
+        for ha, hb in zip(a.history, b.history, strict=True):
+            assert hb[names.RESTRICTED_LOSS] == pytest.approx(ha[names.RESTRICTED_LOSS],
+                                                              rel=1e-4, abs=1e-5)

@@ -19,6 +19,7 @@ from grokspec.metrics.fourier import (
 )
 from grokspec.metrics.fourier_measure import FourierMeasure, operand_embeddings
 from tests.helpers import experiment
+from tests.metrics_helpers import measured
 
 P = 23
 KEYS = (3, 7)
@@ -141,7 +142,7 @@ def test_measure_on_a_hand_built_fourier_model() -> None:
     )
     data = exp.dataset.build(exp.seed)
     model = FourierAdder(P, KEYS)
-    out = FourierMeasure(exp, data, torch.device("cpu"))(0, model)
+    out = measured(FourierMeasure(exp, data, torch.device("cpu")), model)
     assert out[names.FOURIER_SPARSITY] == pytest.approx(1.0, abs=1e-6)
     keys = {out[names.FOURIER_KEY_FREQ.format(i=i)] for i in range(2)}
     assert keys == set(map(float, KEYS))
@@ -166,7 +167,7 @@ def test_one_hot_mlp_embedding_is_its_first_layer_columns_per_operand() -> None:
         first.weight[:2, P:] = fourier_embedding(P, (3,)).T.float()
     embs = operand_embeddings(model, P)
     assert len(embs) == 2 and embs[0].shape == (P, 8)
-    out = FourierMeasure(exp, data, torch.device("cpu"))(0, model)
+    out = measured(FourierMeasure(exp, data, torch.device("cpu")), model)
     assert out[names.FOURIER_SPARSITY] == pytest.approx(1.0, abs=1e-6)
     assert out[names.FOURIER_KEY_FREQ.format(i=0)] == 3.0  # 3 carries both operands' norm
 
@@ -179,8 +180,33 @@ def test_restricted_loss_judges_clean_labels_under_label_noise() -> None:
     data = exp.dataset.build(exp.seed)
     assert bool(data.meta_train["corrupted"].any())
     model = FourierAdder(P, KEYS)
-    out = FourierMeasure(exp, data, torch.device("cpu"))(0, model)
+    out = measured(FourierMeasure(exp, data, torch.device("cpu")), model)
     with torch.no_grad():
         clean = float(F.cross_entropy(model(data.x_test), data.y_test))
     assert out[names.RESTRICTED_LOSS] == pytest.approx(clean, rel=1e-3)
     assert out[names.EXCLUDED_LOSS] == pytest.approx(math.log(P), rel=1e-4)
+
+
+@pytest.mark.parametrize("at", ["final", "each_evaluation"])
+def test_restricted_loss_uses_the_final_models_key_frequencies(at: str) -> None:
+    """Nanda et al.'s code reads every checkpoint with the final model's key frequencies.
+    Step 0's model carries 3 and 7, the final one 2 and 5: with `final`, step 0's restricted
+    loss keeps only 2 and 5 of step 0's logits (none of its circuit: about log p); with
+    grokspec's `each_evaluation` it keeps step 0's own 3 and 7 (the whole circuit)."""
+    exp = experiment(dataset={"p": P}, analysis={"fourier_top_k": 2,
+                                                 "key_frequencies": "embedding_top_k",
+                                                 "key_frequencies_at": at})
+    data = exp.dataset.build(exp.seed)
+    first, last = FourierAdder(P, KEYS), FourierAdder(P, (2, 5))
+    measure = FourierMeasure(exp, data, torch.device("cpu"))
+    live = measure(0, first)
+    measure(10, last)
+    late = measure.finish(last, 10)
+    with torch.no_grad():
+        full = float(F.cross_entropy(first(data.x_test), data.y_test))
+    if at == "final":
+        assert names.RESTRICTED_LOSS not in live and set(late) == {0, 10}
+        assert late[0][names.RESTRICTED_LOSS] == pytest.approx(math.log(P), rel=1e-3)
+        assert late[10][names.RESTRICTED_LOSS] < 0.5 * math.log(P)
+    else:
+        assert late == {} and live[names.RESTRICTED_LOSS] == pytest.approx(full, rel=1e-3)

@@ -30,6 +30,7 @@ from grokspec.metrics.rank import fan2024_rank, numerical_rank
 from tests.helpers import experiment
 
 # ------------------------------------------------------------ Nanda et al. 2023 key freqs
+from tests.metrics_helpers import measured
 
 
 def nanda_oracle(acts: np.ndarray, p: int) -> tuple[np.ndarray, list[int]]:
@@ -139,7 +140,7 @@ def test_fourier_measure_logs_nanda_key_frequencies_and_uses_them() -> None:
     data = exp.dataset.build(exp.seed)
     torch.manual_seed(0)
     model = ProbedAdder(p, [4, 4, 4, 1])
-    out = FourierMeasure(exp, data, torch.device("cpu"))(0, model)
+    out = measured(FourierMeasure(exp, data, torch.device("cpu")), model)
     # Oracle: hidden activations on the grid computed here, Nanda's transform in numpy.
     gx, gy = grid(p)
     tokens = torch.tensor(np.stack([gx, gy], axis=1))

@@ -255,24 +255,39 @@ def capturing(model: Any, measures: list[Measure]) -> Iterator[None]:
         yield
 
 
-def _scheduled(measure: Measure, every: int, min_steps: int) -> Measure:
-    """Run ``measure`` at every ``every``-th evaluation (``analysis.measure_every``), and only
+class Scheduled:
+    """A measure run at every ``every``-th evaluation (``analysis.measure_every``), and only
     once ``min_steps`` training steps have passed since it last ran (``analysis.intervals``);
-    the first evaluation always runs it. Deterministic: depends on the evaluation steps only."""
-    if every <= 1 and min_steps <= 1:
-        return measure
-    evals = [0]  # evaluations seen
-    last: list[int] = []  # the step it last ran at
+    the first evaluation always runs it. Deterministic: depends on the evaluation steps only.
+    Passes on the measure's end-of-run step (``finish``) and its checkpointed state."""
 
-    def wrapped(step: int, model: Any) -> dict[str, float]:
-        i = evals[0]
-        evals[0] += 1
-        if i % max(every, 1) or (last and step - last[0] < min_steps):
+    def __init__(self, measure: Measure, every: int, min_steps: int) -> None:
+        self.measure, self.every, self.min_steps = measure, max(every, 1), min_steps
+        self.evals = 0  # evaluations seen
+        self.last: int | None = None  # the step it last ran at
+
+    def __call__(self, step: int, model: Any) -> dict[str, float]:
+        i = self.evals
+        self.evals += 1
+        if i % self.every or (self.last is not None and step - self.last < self.min_steps):
             return {}
-        last[:] = [step]
-        return measure(step, model)
+        self.last = step
+        return self.measure(step, model)
 
-    return wrapped
+    def finish(self, model: Any, step: int) -> dict[int, dict[str, float]]:
+        """Metrics the measure decides only once the run has ended, {step: metrics}."""
+        fin = getattr(self.measure, "finish", None)
+        return fin(model, step) if fin is not None else {}
+
+    def state_dict(self) -> dict[str, Any]:
+        own = getattr(self.measure, "state_dict", None)
+        return {"evals": self.evals, "last": self.last,
+                "measure": own() if callable(own) else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.evals, self.last = int(state["evals"]), state["last"]
+        if state.get("measure") is not None:
+            self.measure.load_state_dict(state["measure"])  # type: ignore[attr-defined]
 
 
 def build_measures(
@@ -304,7 +319,7 @@ def build_measures(
                     history, t, w.window, w.min_drop
                 )
             )
-    scheduled = [
-        _scheduled(m, analysis.measure_every, analysis.interval(name)) for name, m in measures
+    scheduled: list[Measure] = [
+        Scheduled(m, analysis.measure_every, analysis.interval(name)) for name, m in measures
     ]
     return MeasureList(scheduled, capture), monitors

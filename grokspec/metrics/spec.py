@@ -229,6 +229,16 @@ class AnalysisSpec(StrictModel):
         "`progress/fourier_key_freq_count` counts them). `embedding_top_k`: the "
         "fourier_top_k frequencies with the largest norm in the operand embeddings.",
     )
+    key_frequencies_at: Literal["final", "each_evaluation"] = Field(
+        default="final",
+        description="Whose key frequencies `progress/restricted_loss` and "
+        "`progress/excluded_loss` use at every evaluation. `final` (Nanda et al. 2023's code: "
+        "the final model's key frequencies over every saved checkpoint): the evaluations' "
+        "logits are kept (train rows, plus their Fourier coefficients) and both losses are "
+        "computed and logged at the end of the run, at their evaluation steps; a run that "
+        "diverges gets none. `each_evaluation` (grokspec's variant): each evaluation's own "
+        "key frequencies, logged as it goes.",
+    )
     rank_definition: RankDefinition = Field(
         default="fan2024",
         description="How `feature_rank` counts a layer's rank. `fan2024` (Fan, Pascanu, "

@@ -109,13 +109,33 @@ class Member:
             if self.held >= stop.patience_evals:
                 self.active = False
 
+    def finish(self) -> None:
+        """What measures decide once the run has ended (e.g. Nanda et al.'s restricted loss
+        with the final model's key frequencies): into the history at their evaluation steps,
+        and logged there. Not for a run that failed: its final model decides nothing."""
+        if self.error is not None or self.model is None:
+            return
+        for measure in self.measures:
+            fin = getattr(measure, "finish", None)
+            late = fin(self.model, self.last_step) if fin is not None else {}
+            for entry in self.history:
+                metrics = late.get(int(entry["step"]))
+                if metrics:
+                    entry.update(metrics)
+                    self.log(metrics, int(entry["step"]))
+
     def state_dict(self) -> dict[str, Any]:
         return {"held": self.held, "active": self.active,
-                "history": [dict(h) for h in self.history]}
+                "history": [dict(h) for h in self.history],
+                "measures": [m.state_dict() if hasattr(m, "state_dict") else None
+                             for m in self.measures]}
 
     def restore(self, state: dict[str, Any]) -> None:
         """Take a checkpointed member's state; replay its history into the (new) run."""
         self.held, self.active = int(state["held"]), bool(state["active"])
+        for measure, kept in zip(self.measures, state.get("measures", []), strict=False):
+            if kept is not None:
+                measure.load_state_dict(kept)  # type: ignore[attr-defined]
         for entry in state["history"]:
             metrics = {k: v for k, v in entry.items() if k != "step"}
             self.history.append(dict(entry))
@@ -213,6 +233,7 @@ def train(
         m.active = False
         if m.model is None:
             m.model = learner.member_model(j)
+        m.finish()
     ckpt.delete()
 
 
