@@ -28,10 +28,8 @@ PAPER_SCALE = sorted((PAPERS_DIR / "paper-scale").glob("*.yaml"))
 TINY: dict[str, list[str]] = {
     "lee2024": ["train.steps=20", "train.eval_every=10", "dataset.p=13", "learner.d_model=32",
                 "learner.d_mlp=64", "sweep.seeds=[0]", "train.batch_size=32"],
-    "power2022": [
-        "train.steps=20", "train.eval_every=10",
-        "sweep.grid={dataset.train_fraction: [0.5], train.optimizer.weight_decay: [1.0]}",
-    ],
+    "power2022": ["train.steps=20", "train.eval_every=10", "dataset.p=13", "learner.d_model=32",
+                  "learner.d_mlp=64", "sweep.seeds=[0]", "train.batch_size=32"],
     "liu2022": [
         "train.steps=20", "train.eval_every=10",
         "sweep.grid={train.optimizer.lr: [1.0e-3], train.optimizer.weight_decay: [1.0]}",

@@ -286,9 +286,10 @@ def trend(
 
     Holds only with ``>= min_points`` points, a Spearman correlation of at least ``min_rho``
     in the stated direction, and an effect size: the mean y of the two highest-x points over
-    that of the two lowest-x points is ``>= min_fold`` (rising) or ``<= 1/min_fold``
-    (falling). A rank correlation alone cannot do: with 3 points, rho >= 0.5 holds for half
-    of all orderings, and 139.0 -> 138.9 is a perfectly monotone fall.
+    that of the two lowest-x points (with 2-3 points: the end points) is ``>= min_fold``
+    (rising) or ``<= 1/min_fold`` (falling). A rank correlation alone cannot do: with 3
+    points, rho >= 0.5 holds for half of all orderings, and 139.0 -> 138.9 is a perfectly
+    monotone fall.
     """
     pts = sorted(zip(xs, ys, strict=True))
     n = len(pts)
@@ -298,6 +299,8 @@ def trend(
         lo = (pts[0][1] + pts[1][1]) / 2
         hi = (pts[-1][1] + pts[-2][1]) / 2
         fold = hi / lo if lo > 0 else None
+    elif n >= 2:  # too few points for end pairs: the end points themselves
+        fold = pts[-1][1] / pts[0][1] if pts[0][1] > 0 else None
     if direction == "up":
         rho_ok = rho is not None and rho >= min_rho
         fold_ok = min_fold <= 1.0 or (fold is not None and fold >= min_fold)
