@@ -231,3 +231,36 @@ def test_a_run_that_fails_after_it_exists_is_closed_failed(
     reasons = [r.data.tags["grokspec.failure_reason"] for r in runs]
     assert "refused a param (logging the spec)" in reasons[0]
     assert "summary exploded (closing the run after step 20)" in reasons[1]
+
+
+# Issue 21 item 5 and issue 20 item 5: numbers torch cannot hold, and one line per mistake.
+@pytest.mark.parametrize(("value", "expect"), [
+    ("1e300", "beyond float32's range"),  # YAML 1.1 reads 1e300 as text; pydantic makes it a float
+    ("1.0e39", "beyond float32's range"), (".inf", "not a finite number"),
+    (".nan", "not a finite number"),
+])
+def test_numbers_torch_cannot_hold_are_located_errors(tmp_path: Path, value: str,
+                                                      expect: str) -> None:
+    path = write(tmp_path, GOOD.replace("train: {", f"train: {{optimizer: {{lr: {value}}}, "))
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    [problem] = info.value.problems
+    assert problem.path == "train.optimizer.lr" and expect in problem.message
+    assert str(problem.where).startswith(f"{path}:4:")
+
+
+def test_a_plain_union_gives_one_line_in_the_users_words(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("eval_every: 5}", "eval_every: 5, batch_size: fulll}"))
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}:4:35: train.batch_size: an integer or 'full' (got 'fulll')"]
+
+
+def test_a_typo_in_a_set_names_the_set(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    with pytest.raises(SpecError) as info:
+        load_spec(path, ["train.optimiser.lr=0.1"])
+    [problem] = info.value.problems
+    assert str(problem.where) == "--set train.optimiser.lr=0.1"
+    assert "did you mean 'optimizer'" in problem.message

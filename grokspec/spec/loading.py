@@ -233,6 +233,8 @@ def _user_path(loc: tuple[Any, ...], data: Any) -> Path_:
             out.append(key)
         elif isinstance(node, dict) and node.get("kind") == key:
             continue  # the discriminator tag pydantic inserts
+        elif out and node is not None and not isinstance(node, dict | list):
+            break  # a plain union's branch tag ('int', "literal['full']") under a scalar
         else:
             out.append(key)  # a missing field: it is reported under its full path
             node = None
@@ -264,11 +266,34 @@ def _message(err: dict[str, Any], fields: list[str]) -> str:
     return msg
 
 
+_EXPECTED = {"int_parsing": "an integer", "int_type": "an integer", "int_from_float":
+             "an integer", "float_parsing": "a number", "float_type": "a number",
+             "bool_parsing": "true or false", "bool_type": "true or false",
+             "string_type": "a string", "list_type": "a list", "dict_type": "a mapping"}
+
+
+def _union_message(errs: list[dict[str, Any]]) -> str:
+    """A field whose type is a plain union (``int | 'full'``): one line in the user's words,
+    "an integer or 'full' (got 'fulll')", not one pydantic line per branch."""
+    wants = []
+    for e in errs:
+        if e["type"] == "literal_error":
+            want = str((e.get("ctx") or {}).get("expected", e["msg"]))
+        else:
+            want = _EXPECTED.get(e["type"], e["msg"].removeprefix("Input should be "))
+        if want not in wants:
+            wants.append(want)
+    return f"{' or '.join(wants)} (got {errs[0].get('input')!r})"
+
+
 def locate(path: Path_, marks: dict[Path_, Where], overrides: dict[Path_, str]) -> Where:
     """The override that set this path (or a parent), else the nearest marked YAML node."""
     for n in range(len(path), -1, -1):
         if path[:n] in overrides:
             return Where(f"--set {overrides[path[:n]]}")
+    for key, text in overrides.items():  # an override that created this path (a typo in it)
+        if path and key[: len(path)] == path:
+            return Where(f"--set {text}")
     for n in range(len(path), -1, -1):
         if path[:n] in marks:
             return marks[path[:n]]
@@ -297,10 +322,12 @@ def validate_model(
     (the ``sweep:`` block is validated by its own model, see :mod:`grokspec.sweep.expand`).
     """
     marks, overrides = marks or {}, overrides or {}
+    problems = [Problem(locate((*prefix, *path), marks, overrides), ".".join((*prefix, *path)),
+                        why) for path, why in _out_of_range(data)]
+    branches: dict[int, list[dict[str, Any]]] = {}  # a plain union's errors, by problem
     try:
-        return model.model_validate(data)
+        result = model.model_validate(data)
     except ValidationError as exc:
-        problems = []
         for err in exc.errors():
             loc = tuple(err["loc"])
             fields = _field_names(model, loc[:-1]) if err["type"] == "extra_forbidden" else []
@@ -312,8 +339,45 @@ def validate_model(
             if err["type"] == "union_tag_invalid":
                 path = (*path, "kind")
             where = locate(path, marks, overrides)
-            problems.append(Problem(where, ".".join(path), _message(err, fields)))
+            same = next((i for i, p in enumerate(problems) if p.path == ".".join(path)), None)
+            if same is None:
+                problems.append(Problem(where, ".".join(path), _message(err, fields)))
+                if len(err["loc"]) > len(path) and not isinstance(err.get("input"), dict | list):
+                    branches[len(problems) - 1] = [err]  # maybe the first branch of a union
+            elif same in branches:  # one message per field for a plain union's branches
+                branches[same].append(err)
+                problems[same] = Problem(where, ".".join(path), _union_message(branches[same]))
         raise SpecError(problems) from None
+    seen = {p.path for p in problems}  # numbers YAML read as text ("1e300"), now floats
+    problems += [Problem(locate((*prefix, *path), marks, overrides), ".".join((*prefix, *path)),
+                         why) for path, why in _out_of_range(result.model_dump())
+                 if ".".join((*prefix, *path)) not in seen]
+    if problems:
+        raise SpecError(problems)
+    return result
+
+
+#: The largest float32: every number of a spec reaches torch, most as float32 tensors.
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _out_of_range(data: Any, path: Path_ = ()) -> list[tuple[Path_, str]]:
+    """Numbers no run can use: not finite (.inf, .nan), or beyond float32's range (1e300
+    overflows when torch makes it a float32 tensor). Found before pydantic, reported with
+    FILE:LINE like any other field error."""
+    import math
+
+    if isinstance(data, dict):
+        return [hit for k, v in data.items() for hit in _out_of_range(v, (*path, str(k)))]
+    if isinstance(data, list):
+        return [hit for i, v in enumerate(data) for hit in _out_of_range(v, (*path, str(i)))]
+    if isinstance(data, float) and not math.isfinite(data):
+        return [(path, f"{data} is not a finite number (use a finite value)")]
+    if isinstance(data, (int, float)) and not isinstance(data, bool) and (
+            abs(data) > FLOAT32_MAX):
+        return [(path, f"{data:g} is beyond float32's range (|x| <= 3.4e38): torch cannot "
+                 "hold it (use a smaller value)")]
+    return []
 
 
 def load_data(
