@@ -136,3 +136,71 @@ def test_server_dies_mid_run_then_sync_restores(tmp_path: Path) -> None:
     assert sorted(m.step for m in history) == list(range(0, 3001, 25))  # every evaluation
     assert {"history.csv", "summary.json"} <= artifacts
     assert not spool.exists()
+
+
+class _Partial:
+    """A local HTTP server that answers ``/health`` with 200 and every API call with
+    ``api_status``, or never (``None``: it holds the connection past the client's timeout)."""
+
+    def __init__(self, api_status: int | None) -> None:
+        import http.server
+        import threading
+
+        api = api_status
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                if self.path == "/health":
+                    self.send_response(200)
+                    self.end_headers()
+                    self.wfile.write(b"OK")
+                elif api is None:
+                    time.sleep(6)
+                else:
+                    self.send_response(api)
+                    self.end_headers()
+                    self.wfile.write(b"Invalid Host header - possible DNS rebinding attack")
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.uri = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize(("api_status", "expect"), [
+    (None, "answers its health check but not its API"),
+    (403, "--allowed-hosts"),
+])
+def test_a_server_answering_only_health_is_down_at_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+    api_status: int | None, expect: str,
+) -> None:
+    """Issue 21 item 3 and issue 19 item 4: `/health` is exempt from MLflow's checks, so the
+    start-up check makes one real API call: a hung API or a 403 is exit 2 and one line."""
+    monkeypatch.setattr("grokspec.tracking.health.CHECK_TIMEOUT_S", 1.0)
+    server = _Partial(api_status)
+    try:
+        spec = write_spec(tmp_path, server.uri)
+        start = time.monotonic()
+        assert main(["run", str(spec), "--no-progress"]) == 2
+        assert time.monotonic() - start < 10
+    finally:
+        server.close()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expect in err and not (tmp_path / "grokspec_out").exists()
+
+
+def test_a_tracking_uri_with_a_garbage_port_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    spec = write_spec(tmp_path, "http://127.0.0.1:notaport")
+    assert main(["run", str(spec), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot be parsed" in err

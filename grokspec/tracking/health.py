@@ -41,19 +41,49 @@ def bound_http_retries() -> None:
         os.environ.setdefault(key, value)
 
 
-def server_problem(uri: str, timeout: float = CHECK_TIMEOUT_S) -> str | None:
-    """One GET of ``<uri>/health``; None if the server answers 200."""
-    url = uri.rstrip("/") + "/health"
+#: A real REST call the run will make (the experiment lookup), not the exempt ``/health``: a
+#: server that answers only its health check, or refuses the Host header, fails here.
+API_PROBE = "/api/2.0/mlflow/experiments/search?max_results=1"
+
+
+def _get(url: str, timeout: float) -> tuple[int | None, str]:
+    """(HTTP status, or None when nothing answered; the reason in words)."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - http(s) only
-            if resp.status == 200:
-                return None
-            why = f"HTTP {resp.status}"
+            return resp.status, f"HTTP {resp.status}"
     except urllib.error.HTTPError as exc:
-        why = f"HTTP {exc.code} from {url}"
+        body = exc.read(300).decode("utf-8", "replace") if exc.fp else ""
+        return exc.code, f"HTTP {exc.code} from {url}" + (f": {body.strip()}" if body else "")
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        why = str(reason) or type(reason).__name__
+        return None, str(reason) or type(reason).__name__
+
+
+def server_problem(uri: str, timeout: float | None = None) -> str | None:
+    """``GET <uri>/health``, then one real API call, each with a short timeout
+    (:data:`CHECK_TIMEOUT_S`); None if both answer 200."""
+    import urllib.parse
+
+    timeout = CHECK_TIMEOUT_S if timeout is None else timeout
+    try:
+        urllib.parse.urlsplit(uri).port  # noqa: B018 - raises for a port that is not a number
+    except ValueError as exc:
+        return f"tracking URI {uri} cannot be parsed ({exc}): use http://HOST:PORT"
+    status, why = _get(uri.rstrip("/") + "/health", timeout)
+    if status == 200:
+        status, why = _get(uri.rstrip("/") + API_PROBE, timeout)
+        if status == 200:
+            return None
+        if status in (401, 403):
+            return (f"the MLflow tracking server at {uri} refuses this client ({why}): an "
+                    "MLflow >= 3 server accepts only localhost or IP Host headers unless started "
+                    "with --allowed-hosts HOST (use the server's IP address, or restart it with "
+                    "--allowed-hosts)")
+        if status is None:
+            return (f"the MLflow tracking server at {uri} answers its health check but not its "
+                    f"API within {timeout:g} s ({why}): it is overloaded, or a proxy fronts a "
+                    "dead backend; restart it, or point tracking.uri / $MLFLOW_TRACKING_URI at "
+                    "a local sqlite:///mlflow.db store")
     return (f"cannot reach the MLflow tracking server at {uri} ({why}): start it "
             f"(mlflow server --host HOST --port PORT --backend-store-uri sqlite:///mlflow.db), "
             "or point tracking.uri / $MLFLOW_TRACKING_URI at a running server or at a local "
