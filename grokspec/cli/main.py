@@ -102,6 +102,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     if args.resume and not _resume_supported(experiments):
         return 2
+    if args.resume and not _checkpoints_readable(experiments):
+        return 2
     status = sweep_cli.run_sweeps(sweeps, args) if sweeps else 0  # a sweep: block runs the sweep
     if status == 2 or status >= 128:  # invalid, or stopped by a signal
         return status
@@ -129,6 +131,23 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"run {result.status}: {result.reason}", file=sys.stderr)
             status = 1
     return status
+
+
+def _checkpoints_readable(experiments: Sequence[Experiment]) -> bool:
+    """``--resume``: every checkpoint there is reads back whole, checked before any run is
+    opened (a corrupt one: one line naming it and the choice, exit 2)."""
+    from grokspec.training.checkpoint import CheckpointError, checkpoint_path, read_checkpoint
+
+    ok = True
+    for exp in experiments:
+        path = checkpoint_path(exp)
+        if path.exists():
+            try:
+                read_checkpoint(path)
+            except CheckpointError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                ok = False
+    return ok
 
 
 def _tracking_ready(experiments: Sequence[Experiment], resume: bool) -> bool:

@@ -98,10 +98,12 @@ def store_problem(uri: str) -> str | None:
     if is_http(uri):
         bound_http_retries()
         return server_problem(uri)
-    from grokspec.tracking.store_lock import prepare_store, sqlite_path
+    from grokspec.tracking.store_lock import StoreError, prepare_store, sqlite_path
 
     try:
         prepare_store(uri)
+    except StoreError as exc:
+        return f"tracking store {uri}: {exc}"
     except Exception as exc:  # noqa: BLE001 - reported as one line, the run never starts
         first = " ".join(str(exc).split())[:300]
         hint = ""

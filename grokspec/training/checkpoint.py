@@ -56,6 +56,30 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read back whole (truncated, overwritten, another
+    format): refused, never loaded half."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(
+            f"checkpoint {path} cannot be read ({why}): delete it to start from step 0 "
+            f"(rm '{path}'), or run without --resume (its next checkpoint replaces it)")
+
+
+def read_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """The checkpoint's state, or :class:`CheckpointError`. torch's zip format checks each
+    record's CRC-32 as it reads, so a cut or altered file fails here; a readable file without
+    the loop's keys (another tool's) fails the format check."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - every way a file can fail to load
+        raise CheckpointError(path, " ".join(str(exc).split())[:200]) from None
+    if not isinstance(state, dict) or not {"step", "learner", "members"} <= state.keys():
+        raise CheckpointError(path, "not a grokspec checkpoint: step, learner or members "
+                              "missing")
+    return state
+
+
 class Checkpoint:
     """When to save (the first evaluation at or after every ``every`` steps) and the file."""
 
@@ -67,7 +91,7 @@ class Checkpoint:
         if not self.path.exists():
             print(f"no checkpoint at {self.path}: starting from step 0", file=sys.stderr)
             return None
-        state = torch.load(self.path, map_location=device, weights_only=True)
+        state = read_checkpoint(self.path, device)
         if self.every:
             self._next = (int(state["step"]) // self.every + 1) * self.every
         print(f"resumed from {self.path} at step {int(state['step'])}", file=sys.stderr)
