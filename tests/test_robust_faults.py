@@ -113,3 +113,30 @@ def test_store_creation_killed_leaves_no_half_store(tmp_path: Path) -> None:
     from mlflow import MlflowClient
 
     assert MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
+
+
+def test_a_full_disk_closes_the_run_failed_with_one_line(
+    mlflow_uri: str, client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+    capsys: pytest.CaptureFixture,
+) -> None:
+    """Issue 21 item 1: the checkpoint write meets a full disk (torch.save raising ENOSPC,
+    as on a 3 MB filesystem): the half-written file is removed, the run is closed FAILED
+    naming the cause, the CLI prints one line (exit 1), nothing is left RUNNING."""
+    import errno
+
+    import grokspec.training.checkpoint as ckpt_mod
+
+    def full(obj: object, f: object) -> None:
+        Path(str(f)).write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ckpt_mod.torch, "save", full)
+    path = spec_file(tmp_path, checkpoint_every=10)
+    assert main(["run", str(path), "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: no space left on the device (") and ".tmp" in err[-1]
+    assert not any("Traceback" in line for line in err)
+    assert not list((tmp_path / "grokspec_out" / "checkpoints").glob("*.tmp"))
+    [run] = client.search_runs([client.get_experiment_by_name("faults").experiment_id])
+    assert run.info.status == "FAILED"
+    assert "No space left" in run.data.tags["grokspec.failure_reason"]

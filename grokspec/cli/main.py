@@ -254,10 +254,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv is None:
             exit_now(exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2)
         raise
-    status = int(args.func(args))
+    try:
+        status = int(args.func(args))
+    except Exception as exc:
+        if not no_space(exc):
+            raise
+        print(f"error: no space left on the device ({no_space(exc)}): the run that was "
+              "writing is closed FAILED where the store could still be written; free space, "
+              "then `grokspec gc` closes any run left RUNNING", file=sys.stderr)
+        status = 1
     if argv is None:
         exit_now(status)
     return status
+
+
+def no_space(exc: BaseException) -> str | None:
+    """What ran out of space, if ``exc`` (or what it wraps) is a full disk: an OSError
+    ENOSPC (its file), or SQLite's "database or disk is full"."""
+    import errno
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            return str(seen.filename or "a file")
+        if "database or disk is full" in str(seen) or "No space left on device" in str(seen):
+            return "the tracking database or its folder"
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def exit_now(status: int) -> None:

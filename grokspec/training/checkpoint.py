@@ -16,9 +16,11 @@ would resume to different numbers.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -105,7 +107,17 @@ class Checkpoint:
         self._next = (step // self.every + 1) * self.every
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        torch.save({"step": step, **state}, tmp)
+        try:
+            torch.save({"step": step, **state}, tmp)
+        except OSError as exc:  # a full disk: free what was written, name the file
+            tmp.unlink(missing_ok=True)
+            raise OSError(exc.errno, exc.strerror or str(exc), str(tmp)) from None
+        except RuntimeError as exc:  # torch wraps the write error of its zip writer
+            tmp.unlink(missing_ok=True)
+            full = shutil.disk_usage(tmp.parent).free < 2**20
+            if "No space left" in str(exc) or ("file write failed" in str(exc) and full):
+                raise OSError(errno.ENOSPC, "No space left on device", str(tmp)) from None
+            raise
         os.replace(tmp, self.path)  # never leave a torn checkpoint behind
 
     def delete(self) -> None:
