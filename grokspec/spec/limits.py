@@ -1,12 +1,13 @@
 """Sizes a run cannot have: rejected at validation, before anything is built or logged.
 
 ``learner.width: 1000000000`` used to validate, create the MLflow run, then die in torch with
-"can't allocate 248000000000 bytes". :func:`check_limits` estimates a **lower bound** on the
-memory a run needs from the spec alone — the dataset pool, the parameters and their
-gradients, one layer's activations for one batch — and rejects the spec when even that
-exceeds the memory limit (this machine's physical RAM, or ``$GROKSPEC_MEMORY_LIMIT_GB``).
-Being a lower bound, it never rejects a spec that would fit; it catches the absurd ones
-(a typo'd width, a d_model of a million, 100 000 spurious tokens on a large table). The GP's
+"can't allocate 248000000000 bytes". :func:`check_limits` estimates the memory a run needs
+from the spec alone — the dataset pool, the parameters and their gradients, one layer's
+activations for one batch, and for transformers the first-layer tables, attention and the
+evaluation chunk (within 2x of the measured peak, tests/test_robust_input.py) — and rejects
+the spec when that exceeds the memory limit (this machine's physical RAM, or
+``$GROKSPEC_MEMORY_LIMIT_GB``). It catches the absurd ones (a typo'd width, a d_model of a
+million, 30 000 spurious tokens on a large table) before the run exists. The GP's
 own, tighter kernel estimate stays in :class:`~grokspec.learners.gp.GPSpec`.
 
 Also rejected here: a train split that would be empty, and an integer ``train.batch_size``
@@ -80,6 +81,67 @@ def _param_count(learner: Any, positions: int, vocab: int, outputs: int) -> tupl
     return 0, "learner"
 
 
+EVAL_ROWS = 16384  # rows per evaluation forward pass (training.evaluation.EVAL_CHUNK)
+
+
+def _transformer_parts(
+    learner: Any, positions: int, vocab: int, rows: int, pool: int | None, item: int
+) -> dict[str, float]:
+    """What a transformer allocates that scales with the sequence: the first layer's
+    per-(position, token) tables (embedding + position, LayerNorm, Q/K/V: 5 d-wide rows each,
+    kept with their gradients), and per layer the attention weights (batch x heads x queries
+    x keys, stored for backward), the MLP's hidden activations (batch x queries x d_mlp, pre-
+    and post-activation kept for backward) and every position's residual and K/V gathered per
+    sample (batch x positions x d, five copies), for the training batch and, without
+    gradients, one evaluation chunk. Checked against measured peak memory
+    (tests/test_robust_input.py: within 2x)."""
+    d, heads, d_mlp = int(learner.d_model), int(learner.heads), int(learner.d_mlp)
+    layers = int(learner.layers)
+    seq = positions + 1 + int(getattr(learner, "operator_token", False))  # x .. =
+    n_tok = vocab + 2
+    tables = 2 * seq * n_tok * 5 * d * item
+    last_only = bool(getattr(learner, "last_position_only", True))
+    queries = [1 if (last_only and i == layers - 1) else seq for i in range(layers)]
+    # per layer and row: attention weights, MLP hidden, the queries' stream, and every
+    # position's residual + K/V gathered (and concatenated) for the queries to attend to
+    per_row_train = sum(heads * q * seq * 2 + q * d_mlp * 2 + q * d * 6 + seq * d * 10
+                        for q in queries)
+    ev = min(pool or rows, EVAL_ROWS)
+    per_row_eval = max(heads * q * seq + q * d_mlp + q * d * 3 + seq * d * 5 for q in queries)
+    return {"first-layer tables": float(tables),
+            "attention and MLP activations": float(rows * per_row_train * item),
+            "evaluation batch": float(ev * per_row_eval * item)}
+
+
+def estimate_bytes(exp: Experiment) -> float:
+    """The memory estimate :func:`check_limits` compares with the limit."""
+    return _estimate(exp)[0]
+
+
+def _estimate(exp: Experiment) -> tuple[float, dict[str, float], str, int, int]:
+    """(bytes needed, the parts, the field driving the parameters, activation width, rows)."""
+    ds, train = exp.dataset, exp.train
+    pool = ds.pool_size()
+    n_train = ds.n_train_for(pool) if pool is not None else None
+    bs = train.batch_size
+    positions, vocab, outputs = _shape(ds)
+    params, driver = _param_count(exp.learner, positions, vocab, outputs)
+    item = 8 if getattr(exp.learner, "dtype", "float32") == "float64" else 4
+    rows = (n_train or 1) if bs == "full" else int(bs)
+    data = (pool or 0) * positions * (8 if ds.input_kind == "tokens" else 4)
+    weights = 2 * params * item  # the parameters and their gradients, at least
+    width = int(getattr(exp.learner, "width", 0) or getattr(exp.learner, "d_model", 0) or 0)
+    activations = rows * (width + outputs) * item
+    parts = {"dataset": data, "parameters and gradients": weights, "activations": activations}
+    if exp.learner.kind in ("transformer", "moe_transformer"):
+        parts.update(_transformer_parts(exp.learner, positions, vocab, rows, pool, item))
+    # training and evaluation take turns: the larger of the two is held at the peak
+    phases = ("attention and MLP activations", "evaluation batch")
+    need = sum(v for k, v in parts.items() if k not in phases) + max(
+        (parts[k] for k in phases if k in parts), default=0.0)
+    return float(need), parts, driver, width, rows
+
+
 def check_limits(exp: Experiment) -> None:
     """Raise a :func:`field_error` when the spec cannot run (see the module docstring)."""
     ds, train = exp.dataset, exp.train
@@ -92,26 +154,20 @@ def check_limits(exp: Experiment) -> None:
     if n_train is not None and bs != "full" and int(bs) > n_train:
         raise field_error("train.batch_size", f"batch_size={bs} is larger than the {n_train} "
                           f"training examples (use full, or at most {n_train})")
-    positions, vocab, outputs = _shape(ds)
-    params, driver = _param_count(exp.learner, positions, vocab, outputs)
-    item = 8 if getattr(exp.learner, "dtype", "float32") == "float64" else 4
-    rows = (n_train or 1) if bs == "full" else int(bs)
-    data = (pool or 0) * positions * (8 if ds.input_kind == "tokens" else 4)
-    weights = 2 * params * item  # the parameters and their gradients, at least
-    width = int(getattr(exp.learner, "width", 0) or getattr(exp.learner, "d_model", 0) or 0)
-    activations = rows * (width + outputs) * item
-    need = data + weights + activations
+    need, parts, driver, width, rows = _estimate(exp)
     limit, source = memory_limit_bytes()
     if need <= limit:
         return
-    parts = {"dataset": data, "parameters and gradients": weights, "activations": activations}
     biggest = max(parts, key=lambda k: parts[k])
     field = {"dataset": "dataset", "parameters and gradients": driver,
-             "activations": driver if width > rows else "train.batch_size"}[biggest]
+             "activations": driver if width > rows else "train.batch_size",
+             "first-layer tables": "learner.d_model",
+             "attention and MLP activations": "train.batch_size",
+             "evaluation batch": "dataset"}[biggest]
     spurious = ds.spurious_dims.count if getattr(ds, "spurious_dims", None) else 0
-    if spurious > positions - spurious and biggest != "activations":
+    if spurious > _shape(ds)[0] - spurious and biggest != "activations":
         field = "dataset.spurious_dims.count"  # the extra inputs are what does not fit
     detail = ", ".join(f"{k} {v / GIB:.1f} GiB" for k, v in parts.items())
-    raise field_error(field, f"this run needs at least {need / GIB:.1f} GiB of memory ({detail})"
+    raise field_error(field, f"this run needs about {need / GIB:.1f} GiB of memory ({detail})"
                       f", over the limit of {limit / GIB:.1f} GiB ({source}): make "
                       f"{field} smaller (or set GROKSPEC_MEMORY_LIMIT_GB on a bigger machine)")
