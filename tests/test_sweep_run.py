@@ -131,3 +131,29 @@ def test_cli_run_on_a_sweep_file_runs_the_sweep(
     assert out.count("FINISHED") >= 2
     assert main(["run", str(path)]) == 0  # the second time every point is skipped
     assert "skipping 2 finished point(s); 0 to run" in capsys.readouterr().err
+
+
+def test_the_parents_figure_draws_every_child_of_variants_x_grid(
+    tmp_path: Path, client, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    """Issue 20 item 1: with variants crossed with a grid the parent's comparison.png drew
+    one curve per variant (its first point); now every child, colour by variant, line style
+    by the grid axis, and the title says how many points are drawn."""
+    import grokspec.sweep.report as report
+
+    drawn: dict = {}
+    overlay = report.overlay_figure
+
+    def spy(runs, metrics, title, styles=None):  # noqa: ANN001, ANN202
+        drawn.update(runs=dict(runs), title=title, styles=dict(styles or {}))
+        return overlay(runs, metrics, title, styles)
+
+    monkeypatch.setattr(report, "overlay_figure", spy)
+    path = write(tmp_path, {"variants": {"a": {}, "b": {"learner": {"width": 32}}},
+                            "grid": {"dataset.train_fraction": [0.4, 0.6]}})
+    result = run_sweep(load_sweep(path), echo=lambda m: None)
+    assert result.status == "FINISHED"
+    assert len(drawn["runs"]) == 4 and "4 of 4 points" in drawn["title"]
+    assert "variants on the identical split" not in drawn["title"]
+    colours = {label.split()[0][0]: c for label, (c, _) in drawn["styles"].items()}
+    assert len(set(drawn["styles"].values())) == 4 and len(set(colours.values())) == 2

@@ -68,20 +68,27 @@ def overlay_figure(
     runs: Mapping[str, Sequence[Mapping[str, float]]],
     metrics: Sequence[str] = (names.TEST_ACC, names.TRAIN_ACC),
     title: str = "",
+    styles: Mapping[str, tuple[int, int]] | None = None,
 ) -> Figure:
-    """One panel per metric, one line per run (label -> history), log-x."""
+    """One panel per metric, one line per run (label -> history), log-x. ``styles``: per
+    label (colour index, line-style index), e.g. colour by variant and style by the other
+    sweep axes; default one colour per run."""
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    dashes = ["-", "--", ":", "-."]
     for ax, metric in zip(axes[0], metrics, strict=True):
         for i, (label, history) in enumerate(runs.items()):
-            ax.plot(*_series(history, metric), color=colours[i % len(colours)], label=label)
+            c, d = (styles or {}).get(label, (i, 0))
+            ax.plot(*_series(history, metric), color=colours[c % len(colours)],
+                    linestyle=dashes[d % len(dashes)], label=label)
         _log_axes(ax, logy=metric.endswith("loss"))
         if is_accuracy(metric):  # fixed: auto-scaling makes a 0.9975 dip look like a crash
             ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("step (optimizer updates)")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize="small")
+    axes[0][0].legend(fontsize="small" if len(runs) <= 8 else "x-small",
+                      ncol=1 if len(runs) <= 12 else 2)
     fig.suptitle(title)
     fig.tight_layout()
     return fig

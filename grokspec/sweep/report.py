@@ -75,8 +75,7 @@ def report(store: RunStore, parent: Tracker, exp_id: str, sweep: Sweep) -> list[
     cols = ["point", "variant", "seed", *axes, *COLUMNS[3:]]
     files = {"results.csv": _csv(rows, cols).encode(),
              "results.md": _markdown(rows, cols).encode()}
-    if sweep.spec.variants:
-        files["comparison.png"] = _comparison_png(store, sweep, latest)
+    files["comparison.png"] = _comparison_png(store, sweep, latest)
     parent.log_files(files)
     parent.log_metrics(parent_metrics(rows))
     parent.describe(description(rows, sweep))
@@ -115,17 +114,27 @@ def _int(v: float | None) -> int | None:
 
 
 def _comparison_png(store: RunStore, sweep: Sweep, latest: dict[str, Run]) -> bytes:
-    """test/acc and train/acc vs step, one colour per variant (its first point)."""
+    """test/acc and train/acc vs step for every child run, labelled by its point (what
+    differs), colour by variant (or learner kind), line style by the other axes."""
     runs: dict[str, list[dict[str, float]]] = {}
-    for name in sweep.spec.variants:
-        point = next((p for p in sweep.points if p.variant == name), None)
-        run = latest.get(point.experiment.spec_hash()) if point else None
+    styles: dict[str, tuple[int, int]] = {}
+    colour_of: dict[str, int] = {}
+    style_of: dict[tuple, int] = {}
+    others = [a for a in sweep.axes if a not in ("variant", "seed")]
+    for p in sweep.points:
+        run = latest.get(p.experiment.spec_hash())
         if run is None:
             continue
-        label = f"{name} ({point.experiment.learner.kind})" if point else name
+        label = f"{child_name(p)} ({p.experiment.learner.kind})"
         runs[label] = store.metric_history(run.info.run_id, (names.TEST_ACC, names.TRAIN_ACC))
-    title = f"{sweep.name}: variants on the identical split"
-    return to_png(overlay_figure(runs, (names.TEST_ACC, names.TRAIN_ACC), title))
+        key = p.variant or p.experiment.learner.kind
+        rest = tuple(p.values.get(a) for a in others)
+        styles[label] = (colour_of.setdefault(key, len(colour_of)),
+                         style_of.setdefault(rest, len(style_of)))
+    by = "variant" if sweep.spec.variants else "learner"
+    legend = f"colour: {by}" + (f", line style: {', '.join(others)}" if others else "")
+    title = f"{sweep.name}: {len(runs)} of {len(sweep.points)} points ({legend})"
+    return to_png(overlay_figure(runs, (names.TEST_ACC, names.TRAIN_ACC), title, styles))
 
 
 def _csv(rows: list[dict], cols: list[str]) -> str:
