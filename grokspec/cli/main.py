@@ -17,6 +17,7 @@ from grokspec.cli import gc as gc_cli
 from grokspec.cli import report as report_cli
 from grokspec.cli import sweep as sweep_cli
 from grokspec.cli import sync as sync_cli
+from grokspec.cli import ui as ui_cli
 from grokspec.spec.experiment import Experiment, flatten, json_schema
 from grokspec.spec.loading import SpecError, load_spec
 
@@ -236,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare_cli.add_parser(sub)
     gc_cli.add_parser(sub)  # gc: close runs whose process died
+    ui_cli.add_parser(sub)  # ui: the MLflow UI on a free port
     sync_cli.add_parser(sub)  # sync: replay runs spooled while the server was down
 
     p = sub.add_parser("schema", help="print the spec JSON Schema (for editors)")

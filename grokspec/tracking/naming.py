@@ -102,26 +102,36 @@ def chart_view_url(base_url: str, experiment_id: str, parent_run_id: str | None 
     return f"{base_url.rstrip('/')}/#/experiments/{experiment_id}/runs?{qs}"
 
 
-def ui_command(uri: str) -> str:
-    """The command that serves the UI for this store on http://127.0.0.1:5000."""
+def ui_command(uri: str, experiment_id: str | None = None,
+               parent_run_id: str | None = None) -> str:
+    """The command that serves this store's UI on a free port and prints the view's link
+    (:mod:`grokspec.cli.ui`)."""
     if uri.startswith(("http://", "https://")):
         return f"(the tracking server {uri} serves the UI)"
-    return f"mlflow ui --backend-store-uri {uri}"
+    cmd = f"grokspec ui --uri {uri}"
+    if experiment_id is not None:
+        cmd += f" --experiment-id {experiment_id}"
+    if parent_run_id is not None:
+        cmd += f" --parent {parent_run_id}"
+    return cmd
 
 
 def ui_base_url(uri: str) -> str:
-    """Where the UI of this store is: the tracking server itself, else `mlflow ui`'s
-    default address."""
+    """Where the UI of this store is: the tracking server itself, else a plain `mlflow ui`'s
+    default address (port 5000)."""
     if uri.startswith(("http://", "https://")):
         return uri.rstrip("/")
     return "http://127.0.0.1:5000"
 
 
 def ui_lines(uri: str, experiment_id: str | None, parent_run_id: str | None = None) -> list[str]:
-    """What the CLI prints after a run, sweep or comparison: how to open the UI for this
-    store, and the page that overlays the runs' curves."""
-    lines = [f"open the UI: {ui_command(uri)}"]
+    """What the CLI prints after a run, sweep or comparison: the command that opens the UI
+    for this store on a free port (it prints the view's link with that port), and the view's
+    link for a plain `mlflow ui` on its default port 5000."""
+    lines = [f"open the UI: {ui_command(uri, experiment_id, parent_run_id)}"]
     if experiment_id is not None:
         url = chart_view_url(ui_base_url(uri), experiment_id, parent_run_id)
-        lines.append(f"chart view: {url}")
+        local = not uri.startswith(("http://", "https://"))
+        lines.append(f"chart view: {url}" + (
+            f" (with `mlflow ui --backend-store-uri {uri}` on port 5000)" if local else ""))
     return lines
