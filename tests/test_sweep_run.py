@@ -157,3 +157,28 @@ def test_the_parents_figure_draws_every_child_of_variants_x_grid(
     assert "variants on the identical split" not in drawn["title"]
     colours = {label.split()[0][0]: c for label, (c, _) in drawn["styles"].items()}
     assert len(set(drawn["styles"].values())) == 4 and len(set(colours.values())) == 2
+
+
+def test_a_resumed_parent_that_finishes_drops_its_old_failure_reason(
+    tmp_path: Path, client, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    """Issue 19 item 2: status, description and failure reason of a parent agree."""
+    import grokspec.run
+
+    open_run = grokspec.run.open_run
+    fail = {"on": True}
+
+    def flaky(experiment, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        if fail["on"] and experiment.train.eval_every == 30:
+            raise ValueError("simulated setup failure")
+        return open_run(experiment, *args, **kwargs)
+
+    monkeypatch.setattr(grokspec.run, "open_run", flaky)
+    path = write(tmp_path, {"variants": {"a": {}, "b": {"train": {"eval_every": 30}}}})
+    first = run_sweep(load_sweep(path), echo=lambda m: None)
+    assert client.get_run(first.parent_run_id).data.tags["grokspec.failure_reason"]
+    fail["on"] = False
+    second = run_sweep(load_sweep(path), echo=lambda m: None)
+    parent = client.get_run(second.parent_run_id)
+    assert second.parent_run_id == first.parent_run_id and parent.info.status == "FINISHED"
+    assert "grokspec.failure_reason" not in parent.data.tags

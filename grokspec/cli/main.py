@@ -250,6 +250,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command. Called with ``argv`` (tests, other Python code) it returns the exit
     status; called as the ``grokspec`` program (``argv`` None) it exits the process itself,
     without the interpreter's teardown (see :func:`exit_now`)."""
+    import os
+
+    # MLflow's telemetry thread races the first request on an offline machine (issue 19)
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error (argparse exits 2)

@@ -118,6 +118,9 @@ def run_task(task: Task) -> list[Outcome]:
     another queued point."""
     global _BUSY
     _BUSY = True
+    # MLflow's telemetry thread races the first request on an offline machine (a child run
+    # failed with '_MLFLOW_TELEMETRY_SESSION_ID', issue 19): off in every worker, as in the CLI
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     try:
         _set_threads(task.threads)
         if task.cwd and os.path.isdir(task.cwd):
@@ -306,8 +309,14 @@ class RayExecutor:
                 except ray.exceptions.RayError as exc:
                     yield task, failed(task, f"ray task failed: {type(exc).__name__}: {exc}")
         finally:
+            # Graceful first: a KeyboardInterrupt in each task, whose run then flushes its
+            # metrics, writes history.csv/curves.png and closes KILLED; forced after a grace.
             for ref in pending:
-                ray.cancel(ref, force=True)
+                ray.cancel(ref, force=False)
+            if pending:
+                _, stuck = ray.wait(pending, num_returns=len(pending), timeout=STOP_GRACE_S)
+                for ref in stuck:
+                    ray.cancel(ref, force=True)
             if started:
                 ray.shutdown()
 

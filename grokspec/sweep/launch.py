@@ -110,6 +110,11 @@ def run_sweep(
                                     f"sweep failed: {type(exc).__name__}: {exc}", echo)
             parent.end("FAILED", f"{type(exc).__name__}: {exc}")
             raise
+    # A child still RUNNING now lost its worker (a node died, Ray retried the point as
+    # another run): the point's outcome is that other run; this one is closed, not orphaned.
+    _close_running_children(store, exp_id, parent_id, since, "its worker was lost (node "
+                            "died or killed); the point's result is this sweep's other run of "
+                            "it", echo, status="FAILED")
     result.table = report(store, parent, exp_id, sweep)
     n_bad = sum(1 for row in result.table if row["status"] != "FINISHED")
     result.status = "FINISHED" if n_bad == 0 else "FAILED"
@@ -279,14 +284,14 @@ def _stop(outcomes_of: Any) -> None:
 
 def _close_running_children(
     store: RunStore, exp_id: str, parent_id: str, since: int, reason: str,
-    echo: Callable[[str], None],
+    echo: Callable[[str], None], status: str = "KILLED",
 ) -> None:
     """Children of this attempt still RUNNING once the workers are stopped (a worker killed
-    before it could close its run) end KILLED with the sweep's reason."""
+    before it could close its run) end ``status`` with the sweep's reason."""
     for run in store.children(parent_id, exp_id, status="RUNNING"):
         if run.info.start_time >= since:
-            Tracker.attach(store.uri, run.info.run_id).end("KILLED", reason)
-            echo(f"closed child run {run.info.run_id} KILLED: {reason}")
+            Tracker.attach(store.uri, run.info.run_id).end(status, reason)
+            echo(f"closed child run {run.info.run_id} {status}: {reason}")
 
 
 def _progress_line(done: int, total: int, point: Point, out: Outcome) -> str:

@@ -14,6 +14,7 @@ to a local spool (:mod:`grokspec.tracking.spool`) so training is never lost or f
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -294,6 +295,9 @@ class Tracker:
         this process now (so ``grokspec gc`` judges it by this process's pid)."""
         self.client.update_run(self.run_id, status="RUNNING")
         self.set_tags(liveness.owner_tags())
+        # the reason it ended last time no longer holds once it runs again (end() sets one)
+        with contextlib.suppress(Exception):
+            self.client.delete_tag(self.run_id, tag.FAILURE_REASON)
 
     def beat(self) -> None:
         """Refresh the heartbeat of a run that logs no metrics for long (a sweep's parent)."""
