@@ -134,3 +134,18 @@ def test_cli_dry_run_validate_and_schema(tmp_path: Path, capsys: pytest.CaptureF
     sweep_schema = schema["$defs"]["SweepSpec"]
     assert {"grid", "zip", "seeds", "variants", "vectorize"} <= set(sweep_schema["properties"])
     assert schema["properties"]["sweep"] == {"$ref": "#/$defs/SweepSpec"}
+
+
+def test_dry_run_imports_neither_torch_nor_mlflow() -> None:
+    """Issue 20 item 4: `sweep --dry-run` as fast as `validate` (it took 14 s wall)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    code = ("import sys; from grokspec.cli.main import main; "
+            f"rc = main(['sweep', r'{root / 'specs' / 'papers' / 'kumar2024.yaml'}', "
+            "'--dry-run']); "
+            "assert rc == 0 and 'torch' not in sys.modules and 'mlflow' not in sys.modules, "
+            "sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'mlflow'))[:3]")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]

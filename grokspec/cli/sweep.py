@@ -140,20 +140,22 @@ def validate_sweeps(paths: Sequence[str], overrides: Sequence[str], only: Sequen
 
 def run_sweeps(paths: Sequence[str], args: argparse.Namespace) -> int:
     """Run (or with --dry-run list) each sweep file; exit status as for ``grokspec run``."""
+    sweeps = [_load(p, args.overrides, only_names(args)) for p in paths]
+    if any(s is None for s in sweeps):
+        return 2
+    if getattr(args, "dry_run", False):  # as fast as validate: neither torch nor MLflow
+        for sweep in sweeps:
+            assert sweep is not None
+            print(sweep.describe())
+        return 0
     from grokspec.sweep.executors import make_executor
     from grokspec.sweep.launch import markdown_table, run_sweep
     from grokspec.tracking.naming import ui_lines
     from grokspec.tracking.tracker import resolve_uri
 
-    sweeps = [_load(p, args.overrides, only_names(args)) for p in paths]
-    if any(s is None for s in sweeps):
-        return 2
     rc = 0
     for sweep in sweeps:
         assert sweep is not None
-        if getattr(args, "dry_run", False):
-            print(sweep.describe())
-            continue
         res = sweep.spec.resources
         executor = make_executor(args.executor, args.workers, args.address, res.cpus, res.gpus,
                                  threads=args.threads)
