@@ -158,7 +158,9 @@ def run_sweeps(paths: Sequence[str], args: argparse.Namespace) -> int:
         assert sweep is not None
         res = sweep.spec.resources
         executor = make_executor(args.executor, args.workers, args.address, res.cpus, res.gpus,
-                                 threads=args.threads)
+                                 threads=args.threads,
+                                 progress=sys.stderr.isatty() and not getattr(
+                                     args, "no_progress", False))
         uri = resolve_uri(sweep.experiment.tracking.uri)
         if args.executor == "ray" and args.address and uri.startswith("sqlite"):
             print("warning: other machines cannot write to a local SQLite store; run "

@@ -48,6 +48,7 @@ class Task:
     threads: int | None = None
     vectorize: bool = False
     cwd: str | None = None  # checkpoints are relative to the sweep's working folder
+    progress: bool = False  # the run's progress bar (serial sweeps on a terminal)
 
 
 @dataclass
@@ -145,7 +146,7 @@ def run_one(exp: Experiment, task: Task) -> Outcome:
     try:
         result = run_experiment(
             exp, device=task.device, parent_run_id=task.parent_run_id, resume=task.resume,
-            threads=task.threads,
+            threads=task.threads, progress=task.progress,
         )
     except KeyboardInterrupt:
         raise
@@ -190,12 +191,13 @@ class Executor(Protocol):
 class SerialExecutor:
     """One point after another in this process (the default; Ctrl-C marks the run KILLED)."""
 
-    def __init__(self, threads: int | None = None) -> None:
-        self.threads = threads
+    def __init__(self, threads: int | None = None, progress: bool = False) -> None:
+        self.threads, self.progress = threads, progress
 
     def run(self, tasks: list[Task]) -> Iterator[tuple[Task, list[Outcome]]]:
         for task in tasks:
             task.threads = task.threads or self.threads
+            task.progress = self.progress  # a point is not silent while it trains
             yield task, run_task(task)
 
 
@@ -323,7 +325,7 @@ class RayExecutor:
 
 def make_executor(
     kind: str, workers: int = 1, address: str | None = None, cpus: float = 1.0,
-    gpus: float = 0.0, threads: int | None = None,
+    gpus: float = 0.0, threads: int | None = None, progress: bool = False,
 ) -> Executor:
     """The executor the CLI asks for: serial | process | ray (``--workers N`` > 1 -> process).
     ``threads`` (``--threads``): torch threads per run; default: see each executor."""
@@ -333,4 +335,4 @@ def make_executor(
         return ray_executor
     if kind == "process" or (kind == "auto" and workers > 1):
         return ProcessExecutor(max(1, workers), threads)
-    return SerialExecutor(threads)
+    return SerialExecutor(threads, progress)
