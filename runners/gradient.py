@@ -30,13 +30,12 @@ class GradientRunner:
         from grokspec.training.evaluation import loss_fn
 
         loss = loss_fn(model(batch.x), batch.y, batch.dataset, batch.train)
-        from grokspec.learners.contract import PENALTY
+        from grokspec.learners.contract import penalty_term
 
         # A model's own extra loss term, declared through the learner contract and computed
         # after its forward pass: the Bayesian net's KL (ELBO), the MoE's load balancing.
-        if PENALTY in getattr(model, "provides", ()):
-            loss = loss + model.penalty()
-        return loss
+        penalty = penalty_term(model)
+        return loss if penalty is None else loss + penalty
 
     def evaluate(self, model: nn.Module, dataset: Any, train: Any,
                  tensors: dict[str, torch.Tensor]) -> dict[str, float]:

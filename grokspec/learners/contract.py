@@ -43,7 +43,7 @@ built model provides what its spec declares.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 from grokspec.spec.lazy import lazy_module
 
@@ -96,13 +96,6 @@ class LayerRouting(NamedTuple):
 
 class ContractError(TypeError):
     """A model does not provide what a measure reads."""
-
-
-@runtime_checkable
-class LearnerModel(Protocol):
-    """What a measured model declares (see the module docstring for each capability)."""
-
-    provides: frozenset[str]
 
 
 class Probed:

@@ -25,7 +25,6 @@ EVAL_CHUNK = 16384  # rows per forward pass, as the evaluation chunks them
 
 #: Probe point kinds: pre-activations (the probe's ``pre`` module) or post-activations.
 KINDS = ("pre", "post")
-ALL = None  # rows: every row seen
 
 
 @dataclass

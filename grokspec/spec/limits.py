@@ -171,3 +171,26 @@ def check_limits(exp: Experiment) -> None:
     raise field_error(field, f"this run needs about {need / GIB:.1f} GiB of memory ({detail})"
                       f", over the limit of {limit / GIB:.1f} GiB ({source}): make "
                       f"{field} smaller (or set GROKSPEC_MEMORY_LIMIT_GB on a bigger machine)")
+
+
+#: The largest float32: every number of a spec reaches torch, most as float32 tensors.
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def out_of_range(data: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
+    """Numbers no run can use: not finite (.inf, .nan), or beyond float32's range (1e300
+    overflows when torch makes it a float32 tensor). Found before pydantic, reported with
+    FILE:LINE like any other field error."""
+    import math
+
+    if isinstance(data, dict):
+        return [hit for k, v in data.items() for hit in out_of_range(v, (*path, str(k)))]
+    if isinstance(data, list):
+        return [hit for i, v in enumerate(data) for hit in out_of_range(v, (*path, str(i)))]
+    if isinstance(data, float) and not math.isfinite(data):
+        return [(path, f"{data} is not a finite number (use a finite value)")]
+    if isinstance(data, (int, float)) and not isinstance(data, bool) and (
+            abs(data) > FLOAT32_MAX):
+        return [(path, f"{data:g} is beyond float32's range (|x| <= 3.4e38): torch cannot "
+                 "hold it (use a smaller value)")]
+    return []

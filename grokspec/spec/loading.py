@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from grokspec.spec.experiment import Experiment
+from grokspec.spec.limits import out_of_range
 from grokspec.spec.merge import (  # noqa: F401 - kind_fields: re-exported
     apply_override,
     deep_merge,
@@ -323,7 +324,7 @@ def validate_model(
     """
     marks, overrides = marks or {}, overrides or {}
     problems = [Problem(locate((*prefix, *path), marks, overrides), ".".join((*prefix, *path)),
-                        why) for path, why in _out_of_range(data)]
+                        why) for path, why in out_of_range(data)]
     branches: dict[int, list[dict[str, Any]]] = {}  # a plain union's errors, by problem
     try:
         result = model.model_validate(data)
@@ -350,34 +351,11 @@ def validate_model(
         raise SpecError(problems) from None
     seen = {p.path for p in problems}  # numbers YAML read as text ("1e300"), now floats
     problems += [Problem(locate((*prefix, *path), marks, overrides), ".".join((*prefix, *path)),
-                         why) for path, why in _out_of_range(result.model_dump())
+                         why) for path, why in out_of_range(result.model_dump())
                  if ".".join((*prefix, *path)) not in seen]
     if problems:
         raise SpecError(problems)
     return result
-
-
-#: The largest float32: every number of a spec reaches torch, most as float32 tensors.
-FLOAT32_MAX = 3.4028234663852886e38
-
-
-def _out_of_range(data: Any, path: Path_ = ()) -> list[tuple[Path_, str]]:
-    """Numbers no run can use: not finite (.inf, .nan), or beyond float32's range (1e300
-    overflows when torch makes it a float32 tensor). Found before pydantic, reported with
-    FILE:LINE like any other field error."""
-    import math
-
-    if isinstance(data, dict):
-        return [hit for k, v in data.items() for hit in _out_of_range(v, (*path, str(k)))]
-    if isinstance(data, list):
-        return [hit for i, v in enumerate(data) for hit in _out_of_range(v, (*path, str(i)))]
-    if isinstance(data, float) and not math.isfinite(data):
-        return [(path, f"{data} is not a finite number (use a finite value)")]
-    if isinstance(data, (int, float)) and not isinstance(data, bool) and (
-            abs(data) > FLOAT32_MAX):
-        return [(path, f"{data:g} is beyond float32's range (|x| <= 3.4e38): torch cannot "
-                 "hold it (use a smaller value)")]
-    return []
 
 
 def load_data(

@@ -36,8 +36,7 @@ from grokspec.sweep.spec import SweepSpec, axis_values
 from grokspec.tracking import tags
 from grokspec.tracking.naming import child_run_name
 
-#: Tags every child run of a sweep carries (besides grokspec.spec_hash).
-TAG_SWEEP_HASH = tags.SWEEP_HASH
+#: Tags every child run of a sweep carries (besides grokspec.spec_hash and sweep hash).
 TAG_POINT = tags.SWEEP_POINT
 TAG_VARIANT = tags.SWEEP_VARIANT
 TAG_AXES = tags.SWEEP_AXES

@@ -19,7 +19,6 @@ from collections.abc import Mapping
 #: Metric families with one value per dimension / module: ``<prefix><name>``.
 MANY_VALUED = ("weights/l2_norm/", "gp/lengthscale/")
 STATS = ("min", "median", "max")
-MODES = ("summary", "full")
 
 
 def focus(metrics: Mapping[str, float], mode: str = "summary") -> dict[str, float]:

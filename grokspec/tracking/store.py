@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -215,7 +214,3 @@ class RunStore:
         """What the CLI prints after a run, sweep or comparison: the UI command and URL."""
         return ui_lines(self.uri, experiment_id, parent_run_id)
 
-
-def quiet_artifact_downloads() -> None:
-    """One progress bar per downloaded artifact clutters the report's output."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
