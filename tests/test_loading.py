@@ -134,3 +134,25 @@ def test_schema_is_json_schema_with_descriptions(capsys: pytest.CaptureFixture[s
     assert {"dataset", "learner", "train", "tracking"} <= set(schema["properties"])
     lr = schema["$defs"]["OptimizerSpec"]["properties"]["lr"]
     assert lr["description"] and lr["exclusiveMinimum"] == 0.0
+
+
+def test_a_command_parses_each_yaml_file_once(monkeypatch, capsys) -> None:  # noqa: ANN001
+    """Issue 22: `grokspec sweep` (and `run`) asked for a file's data twice (does it hold a
+    sweep? then the points): parsed once now."""
+    from pathlib import Path
+
+    import grokspec.spec.loading as loading
+    from grokspec.cli.main import main
+
+    calls: list[Path] = []
+    read = loading._read_yaml
+
+    def counting(path):  # noqa: ANN001, ANN202
+        calls.append(Path(path))
+        return read(path)
+
+    monkeypatch.setattr(loading, "_read_yaml", counting)
+    loading._READ.clear()
+    spec = Path(__file__).resolve().parent.parent / "specs" / "papers" / "kumar2024.yaml"
+    assert main(["sweep", str(spec), "--dry-run"]) == 0
+    assert calls == [spec]

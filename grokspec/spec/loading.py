@@ -7,7 +7,6 @@ the user wrote, also inside a file pulled in with ``extends:`` and for ``--set``
 
 from __future__ import annotations
 
-import difflib
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from grokspec.spec.merge import (  # noqa: F401 - kind_fields: re-exported
     kind_fields,
     model_for,
 )
+from grokspec.spec.messages import message, union_message
 
 Path_ = tuple[str, ...]
 MAX_SPEC_BYTES = 10 * 2**20  # a spec is a few KB; a larger file is the wrong file
@@ -242,51 +242,6 @@ def _user_path(loc: tuple[Any, ...], data: Any) -> Path_:
     return tuple(out)
 
 
-def _message(err: dict[str, Any], fields: list[str]) -> str:
-    kind = err["type"]
-    loc = err["loc"]
-    if kind == "extra_forbidden":
-        guess = difflib.get_close_matches(str(loc[-1]), fields, n=1)
-        hint = f"did you mean '{guess[0]}'? " if guess else ""
-        return f"unknown field '{loc[-1]}' ({hint}valid fields: {', '.join(fields)})"
-    if kind == "union_tag_invalid":
-        ctx = err.get("ctx", {})
-        tags = [t.strip().strip("'") for t in str(ctx.get("expected_tags", "")).split(",")]
-        guess = difflib.get_close_matches(str(ctx.get("tag")), tags, n=1)
-        hint = f"did you mean '{guess[0]}'? " if guess else ""
-        return f"unknown kind '{ctx.get('tag')}' ({hint}valid kinds: {', '.join(tags)})"
-    if kind == "union_tag_not_found":
-        return "missing 'kind' (it picks which variant this section is)"
-    if kind == "missing":
-        return "required field is missing"
-    msg = err["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    if "input" in err and not isinstance(err["input"], dict | list) and "got" not in msg:
-        return f"{msg} (got {err['input']!r})"
-    return msg
-
-
-_EXPECTED = {"int_parsing": "an integer", "int_type": "an integer", "int_from_float":
-             "an integer", "float_parsing": "a number", "float_type": "a number",
-             "bool_parsing": "true or false", "bool_type": "true or false",
-             "string_type": "a string", "list_type": "a list", "dict_type": "a mapping"}
-
-
-def _union_message(errs: list[dict[str, Any]]) -> str:
-    """A field whose type is a plain union (``int | 'full'``): one line in the user's words,
-    "an integer or 'full' (got 'fulll')", not one pydantic line per branch."""
-    wants = []
-    for e in errs:
-        if e["type"] == "literal_error":
-            want = str((e.get("ctx") or {}).get("expected", e["msg"]))
-        else:
-            want = _EXPECTED.get(e["type"], e["msg"].removeprefix("Input should be "))
-        if want not in wants:
-            wants.append(want)
-    return f"{' or '.join(wants)} (got {errs[0].get('input')!r})"
-
-
 def locate(path: Path_, marks: dict[Path_, Where], overrides: dict[Path_, str]) -> Where:
     """The override that set this path (or a parent), else the nearest marked YAML node."""
     for n in range(len(path), -1, -1):
@@ -342,12 +297,12 @@ def validate_model(
             where = locate(path, marks, overrides)
             same = next((i for i, p in enumerate(problems) if p.path == ".".join(path)), None)
             if same is None:
-                problems.append(Problem(where, ".".join(path), _message(err, fields)))
+                problems.append(Problem(where, ".".join(path), message(err, fields)))
                 if len(err["loc"]) > len(path) and not isinstance(err.get("input"), dict | list):
                     branches[len(problems) - 1] = [err]  # maybe the first branch of a union
             elif same in branches:  # one message per field for a plain union's branches
                 branches[same].append(err)
-                problems[same] = Problem(where, ".".join(path), _union_message(branches[same]))
+                problems[same] = Problem(where, ".".join(path), union_message(branches[same]))
         raise SpecError(problems) from None
     seen = {p.path for p in problems}  # numbers YAML read as text ("1e300"), now floats
     problems += [Problem(locate((*prefix, *path), marks, overrides), ".".join((*prefix, *path)),
@@ -358,6 +313,31 @@ def validate_model(
     return result
 
 
+_READ: dict[tuple[Path, bytes], tuple[dict, dict]] = {}
+
+
+def _read_once(path: Path) -> tuple[dict, dict]:
+    """:func:`_load_with_extends`, parsed once per process for the same file content (a
+    command asks for a file's data more than once: does it hold a sweep, then the
+    experiment); callers get their own copy to override. Files with ``extends`` are read
+    each time (their base could change under the same top file)."""
+    import copy
+
+    if not path.is_file():
+        return _load_with_extends(path)  # its own one-line error (a folder, a device)
+    try:
+        text = path.read_bytes()
+    except OSError:
+        return _load_with_extends(path)
+    key = (path.resolve(), text)
+    if b"extends" in text or len(_READ) > 64:
+        return _load_with_extends(path)
+    if key not in _READ:
+        _READ[key] = _load_with_extends(path)
+    data, marks = _READ[key]
+    return copy.deepcopy(data), dict(marks)
+
+
 def load_data(
     path: str | Path, overrides: list[str] | tuple[str, ...] = ()
 ) -> tuple[dict, dict, dict]:
@@ -365,7 +345,7 @@ def load_data(
     p = Path(path)
     if not p.exists():
         raise SpecError([Problem(Where(str(p)), "", "no such spec file")])
-    data, marks = _load_with_extends(p)
+    data, marks = _read_once(p)
     applied: dict[Path_, str] = {}
     for text in overrides:
         key, value = parse_override(text)
