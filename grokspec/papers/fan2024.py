@@ -146,7 +146,13 @@ CLAIM = Claim(
         "Verdict history: partly in the first report (rank 139 -> 138 counted as a fall) and "
         "partly now for a real reason: the deep MLP has one jump, not several, but across it "
         "the mean activation rank (Fan et al.'s definition) falls by 12%, above the "
-        "registered 10%."
+        "registered 10%. 2026-12-03 (issue 18): the rule now counts only jumps that start "
+        "after the train fit (amendment below): the deep run's one jump rose with its train "
+        "accuracy, so it no longer counts and the verdict goes down. A setting that groks on "
+        "digits was looked for with one pilot (rule written first: the deep variant must be "
+        "labelled grokking by Liu et al.'s rule): init_scale 8, 10000 steps gave train fit "
+        "1175, test fit 1425, comprehension; none found in the session's CPU budget. Seeds "
+        "0-2 run at the registered setting."
     ),
     precheck=precheck,
     amendments=(
