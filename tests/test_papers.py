@@ -156,3 +156,25 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capture
     capsys.readouterr()
     _one_line_exit_2([*lee, "--set", "train.optimizer.lr=0.5"], capsys, "good.json.gz",
                      "papers.lee2024.runs[0].spec.train.optimizer.lr", "0.001", "0.5")
+
+
+@pytest.mark.slow
+def test_one_cheap_paper_end_to_end_at_its_setting_gives_the_committed_verdict(
+    mlflow_uri: str, capsys: pytest.CaptureFixture
+) -> None:
+    """Issue 18: spec -> runs (3 seeds, the registered setting, ~3 CPU minutes) -> records ->
+    verdict, in a fresh store; the same verdict the committed records decide (CPU runs are
+    deterministic)."""
+    from grokspec.cli.main import main
+
+    spec = str(PAPERS_DIR / "carvalho2025.yaml")
+    assert main(["report", spec, "--out", "rep/r.md", "--no-figures"]) == 0
+    fresh = rec_io.load(Path("rep/r-records.json.gz"))["papers"]["carvalho2025"]["runs"]
+    assert len(fresh) == 6 and all(r["status"] == "FINISHED" for r in fresh)
+    ours = Path("rep/r.md").read_text()
+    committed = ROOT / "docs" / "reproductions-records.json.gz"
+    assert main(["report", spec, "--out", "rep/c.md", "--from-records", str(committed),
+                 "--no-figures"]) == 0
+    verdict = [line for line in ours.splitlines() if line.startswith("**Verdict")]
+    assert verdict == [line for line in Path("rep/c.md").read_text().splitlines()
+                       if line.startswith("**Verdict")]
