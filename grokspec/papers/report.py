@@ -241,7 +241,9 @@ def markdown(results: Sequence[PaperResult], out: Path, records_file: Path) -> s
         "# Reproductions of the seed papers",
         "",
         "Each verdict is decided by the rule registered next to the claim "
-        "(`grokspec/papers/<paper>.py`, thresholds fixed before the runs were read) from the "
+        "(`grokspec/papers/<paper>.py`; thresholds fixed before the runs were read, except "
+        "where an amendment says it was changed after, and then the verdict under both is "
+        "shown) from the "
         f"run records in [`{rec_rel}`]({rec_rel}) (per run: spec hash, resolved spec, metric "
         "history at every evaluation, summary). Regenerate this file from those records, "
         "without training: `grokspec report specs/papers/ --from-records "
