@@ -21,7 +21,6 @@ from grokspec.papers.claim import (
 
 THRESHOLDS: dict[str, Any] = {
     "phase_rule": "liu2022",
-    "fit_at": "phase_rule",  # fit steps at the phase rule's threshold (claim.fit_at)
     "min_points": 3,  # fractions in the trend (3: Spearman >= 0.8 needs a perfect order)
     "min_rho": 0.8,
     "min_fold": 2.0,  # steps-to-grok at the highest fraction <= 1/2 of that at the lowest

@@ -106,7 +106,8 @@ def _transformer_parts(
     # position's residual + K/V gathered (and concatenated) for the queries to attend to
     per_row_train = sum(heads * q * seq * 2 + q * d_mlp * 2 + q * d * 6 + seq * d * 10
                         for q in queries)
-    ev = min(pool or rows, EVAL_ROWS)
+    # the evaluation runs the train and the test split one after the other
+    ev = min(max(rows, (pool or rows) - rows) if pool else rows, EVAL_ROWS)
     per_row_eval = max(heads * q * seq + q * d_mlp + q * d * 3 + seq * d * 5 for q in queries)
     return {"first-layer tables": float(tables),
             "attention and MLP activations": float(rows * per_row_train * item),
