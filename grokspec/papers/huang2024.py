@@ -108,7 +108,14 @@ CLAIM = Claim(
         "Verdict history: partly in the first report (the memorization part passed alone) and "
         "not reproduced now: no width from 8 to 512 reaches test accuracy 0.9 within 6000 "
         "steps (the largest ends at 0.79), so there is no critical size in this range; "
-        "memorization without a generalising model is not the claimed crossing."
+        "memorization without a generalising model is not the claimed crossing. Issue 18: "
+        "that setting (x+y mod 31 at 40% = 384 pairs) had too little data for any width; a "
+        "pilot registered first (the widest model must reach 0.9 at the new setting) passed "
+        "at x+y mod 59, 40% (1392 pairs; 0.9976 at step 975), and the width sweep ran there "
+        "at seeds 0-2 (21 runs, ~3.5 min of CPU): width 8 stays confused, 16 memorises "
+        "(train 1.0, test 0.58 at seed 0), 32 and up generalise (32-128 by grokking, 256-512 "
+        "by comprehension): reproduced at every seed. The setting changed after the first "
+        "verdict was read: say so when citing it."
     ),
     precheck=precheck,
     amendments=(
