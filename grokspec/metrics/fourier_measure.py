@@ -149,7 +149,9 @@ class FourierMeasure:
         evaluation with the final model's key frequencies, {step: metrics}."""
         if not self.kept or self.grid is None:
             return {}
-        keys = self.key_frequencies(model, step) or []
+        keys = self.key_frequencies(model, step)
+        if keys is None:  # the final model has no key frequencies to read (no probes)
+            return {}
         _, y_true, y_trained, train_rows = self.grid
         out = {}
         for at, mean, coef, train_logits in self.kept:
