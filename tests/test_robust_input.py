@@ -299,3 +299,23 @@ def test_memory_estimate_is_within_2x_of_the_measured_peak(over: list[str]) -> N
         capture_output=True, text=True, timeout=300, check=True)
     ratio = float(out.stdout.strip().splitlines()[-1])
     assert 0.5 <= ratio <= 2.0, ratio
+
+
+@pytest.mark.parametrize(("analysis", "dataset"), [
+    ({"metrics": ["weight_norm"], "key_frequencies_at": "final"}, None),
+    ({"metrics": ["fourier"], "key_frequencies_at": "each_evaluation"},
+     {"kind": "modular", "op": "x*y", "p": 31, "train_fraction": 0.5}),
+])
+def test_key_frequencies_at_where_it_does_nothing_is_rejected(
+    tmp_path: Path, analysis: dict, dataset: dict | None
+) -> None:
+    """No field silently ignored: key_frequencies_at only matters where the fourier measure
+    computes the restricted/excluded losses (x+y, x-y)."""
+    text = GOOD + f"analysis: {analysis}\n"
+    if dataset is not None:
+        text = text.replace("{kind: modular, op: x+y, p: 31, train_fraction: 0.5}", str(dataset))
+    with pytest.raises(SpecError) as info:
+        load_spec(write(tmp_path, text))
+    assert [p.path for p in info.value.problems] == ["analysis.key_frequencies_at"]
+    load_spec(write(tmp_path, GOOD + "analysis: {metrics: [fourier], key_frequencies_at: "
+                    "each_evaluation}\n"))  # applies on x+y: accepted

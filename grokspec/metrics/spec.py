@@ -367,7 +367,17 @@ def resolve_measures(analysis: AnalysisSpec, learner: Any, dataset: Any) -> list
 
 
 def check_measures(analysis: AnalysisSpec, learner: Any, dataset: Any) -> None:
-    """Reject, at validation, a listed measure that cannot run on this experiment."""
+    """Reject, at validation, a listed measure that cannot run on this experiment, and
+    ``key_frequencies_at`` set where no restricted/excluded loss is computed (it would do
+    nothing)."""
+    if "key_frequencies_at" in analysis.model_fields_set and (
+            "fourier" not in resolve_measures(analysis, learner, dataset)
+            or getattr(dataset, "op", None) not in ("x+y", "x-y")):
+        raise field_error(
+            "analysis.key_frequencies_at",
+            "key_frequencies_at chooses the key frequencies of the restricted and excluded "
+            "losses, which the fourier measure computes only on x+y and x-y modular data "
+            "(add fourier to analysis.metrics on such data, or remove key_frequencies_at)")
     if analysis.metrics is None:
         return
     problems = []
