@@ -145,14 +145,14 @@ def test_a_command_parses_each_yaml_file_once(monkeypatch, capsys) -> None:  # n
     from grokspec.cli.main import main
 
     calls: list[Path] = []
-    read = loading._read_yaml
+    parse = loading._parse_yaml
 
-    def counting(path):  # noqa: ANN001, ANN202
+    def counting(path, text):  # noqa: ANN001, ANN202
         calls.append(Path(path))
-        return read(path)
+        return parse(path, text)
 
-    monkeypatch.setattr(loading, "_read_yaml", counting)
-    loading._READ.clear()
+    monkeypatch.setattr(loading, "_parse_yaml", counting)
+    loading._PARSED.clear()
     spec = Path(__file__).resolve().parent.parent / "specs" / "papers" / "kumar2024.yaml"
     assert main(["sweep", str(spec), "--dry-run"]) == 0
     assert calls == [spec]

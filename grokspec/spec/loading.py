@@ -96,9 +96,27 @@ def _yaml_problem(path: Path, exc: yaml.YAMLError) -> Problem:
     return Problem(where, "", f"not valid YAML: {detail}")
 
 
+_PARSED: dict[tuple[Path, str], tuple[Any, dict[Path_, Where]]] = {}
+
+
 def _read_yaml(path: Path) -> tuple[Any, dict[Path_, Where]]:
-    """Parse with the safe loader and record where every key and value sits."""
+    """Read and parse a file, once per process for the same content (a command asks for a
+    file's data more than once: does it hold a sweep, then the experiment; each file of an
+    ``extends`` chain alike); the caller gets its own copy to merge and override."""
+    import copy
+
     text = _read_text(path)
+    key = (path.resolve(), text)
+    if key not in _PARSED:
+        if len(_PARSED) > 64:
+            _PARSED.clear()
+        _PARSED[key] = _parse_yaml(path, text)
+    data, marks = _PARSED[key]
+    return copy.deepcopy(data), dict(marks)
+
+
+def _parse_yaml(path: Path, text: str) -> tuple[Any, dict[Path_, Where]]:
+    """Parse with the safe loader and record where every key and value sits."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -313,31 +331,6 @@ def validate_model(
     return result
 
 
-_READ: dict[tuple[Path, bytes], tuple[dict, dict]] = {}
-
-
-def _read_once(path: Path) -> tuple[dict, dict]:
-    """:func:`_load_with_extends`, parsed once per process for the same file content (a
-    command asks for a file's data more than once: does it hold a sweep, then the
-    experiment); callers get their own copy to override. Files with ``extends`` are read
-    each time (their base could change under the same top file)."""
-    import copy
-
-    if not path.is_file():
-        return _load_with_extends(path)  # its own one-line error (a folder, a device)
-    try:
-        text = path.read_bytes()
-    except OSError:
-        return _load_with_extends(path)
-    key = (path.resolve(), text)
-    if b"extends" in text or len(_READ) > 64:
-        return _load_with_extends(path)
-    if key not in _READ:
-        _READ[key] = _load_with_extends(path)
-    data, marks = _READ[key]
-    return copy.deepcopy(data), dict(marks)
-
-
 def load_data(
     path: str | Path, overrides: list[str] | tuple[str, ...] = ()
 ) -> tuple[dict, dict, dict]:
@@ -345,7 +338,7 @@ def load_data(
     p = Path(path)
     if not p.exists():
         raise SpecError([Problem(Where(str(p)), "", "no such spec file")])
-    data, marks = _read_once(p)
+    data, marks = _load_with_extends(p)
     applied: dict[Path_, str] = {}
     for text in overrides:
         key, value = parse_override(text)
