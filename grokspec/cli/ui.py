@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from typing import Any
 
 START_TIMEOUT_S = 120.0
@@ -42,11 +41,9 @@ def free_port() -> int:
 
 
 def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/health", timeout=2) as resp:  # noqa: S310
-            return resp.status == 200
-    except OSError:
-        return False
+    from grokspec.tracking.health import http_get
+
+    return http_get(url + "/health", 2.0)[0] == 200
 
 
 def main(args: argparse.Namespace) -> int:

@@ -46,7 +46,7 @@ def bound_http_retries() -> None:
 API_PROBE = "/api/2.0/mlflow/experiments/search?max_results=1"
 
 
-def _get(url: str, timeout: float) -> tuple[int | None, str]:
+def http_get(url: str, timeout: float) -> tuple[int | None, str]:
     """(HTTP status, or None when nothing answered; the reason in words)."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - http(s) only
@@ -69,9 +69,9 @@ def server_problem(uri: str, timeout: float | None = None) -> str | None:
         urllib.parse.urlsplit(uri).port  # noqa: B018 - raises for a port that is not a number
     except ValueError as exc:
         return f"tracking URI {uri} cannot be parsed ({exc}): use http://HOST:PORT"
-    status, why = _get(uri.rstrip("/") + "/health", timeout)
+    status, why = http_get(uri.rstrip("/") + "/health", timeout)
     if status == 200:
-        status, why = _get(uri.rstrip("/") + API_PROBE, timeout)
+        status, why = http_get(uri.rstrip("/") + API_PROBE, timeout)
         if status == 200:
             return None
         if status in (401, 403):
