@@ -29,7 +29,7 @@ from grokspec.metrics.summary import analyse, summary_metrics
 from grokspec.spec.experiment import Experiment, flatten
 from grokspec.tracking import tags as tag
 from grokspec.tracking.tracker import Tracker, resolve_uri
-from grokspec.training.batched import spec_vectorizable
+from grokspec.training.grouping import why_not_batched
 from grokspec.training.loop import Member, NotVectorizable, resolve_device, train
 from grokspec.training.runner import Runner, load_runner, runner_name
 from grokspec.training.signals import interrupt_reason, terminate_as_interrupt
@@ -248,7 +248,7 @@ def run_batch(
 ) -> list[RunResult]:
     """The seeds of one spec as one vectorized computation: N runs opened, one loop, N runs
     closed. Falls back to one run after another (with a note) when they cannot be batched."""
-    why = spec_vectorizable(experiments[0])
+    why = why_not_batched(experiments)
     if why:
         print(f"vectorize: {why}; running the seeds one after another", file=sys.stderr)
         return [run_experiment(e, device, parent_run_id=parent_run_id, resume=resume,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grokspec.training.grouping import batch_groups, batch_key, why_not_one_batch
+from grokspec.training.grouping import batch_groups, batch_key, why_not_batched
 from tests.helpers import experiment
 
 
@@ -21,7 +21,7 @@ def test_seed_lr_wd_betas_warmup_and_grokfast_may_differ() -> None:
     ]
     for other in others:
         assert batch_key(other) == batch_key(base)
-        assert why_not_one_batch([base, other]) is None
+        assert why_not_batched([base, other]) is None
 
 
 def test_what_the_computation_depends_on_must_agree() -> None:
@@ -35,7 +35,7 @@ def test_what_the_computation_depends_on_must_agree() -> None:
     ]
     for other in others:
         assert batch_key(other) != batch_key(base)
-        assert "differ" in why_not_one_batch([base, other])
+        assert "differ" in why_not_batched([base, other])
 
 
 def test_grokfast_filters_must_agree_among_members_that_use_them() -> None:
@@ -43,9 +43,9 @@ def test_grokfast_filters_must_agree_among_members_that_use_them() -> None:
     ma5 = experiment(train={"grokfast": {"filter": "ma", "window": 5}})
     ma6 = experiment(train={"grokfast": {"filter": "ma", "window": 6}})
     off = experiment(train={"grokfast": {"lamb": 0.0}})
-    assert why_not_one_batch([ema, experiment(), off]) is None
-    assert "Grokfast" in why_not_one_batch([ema, ma5])
-    assert "Grokfast" in why_not_one_batch([ma5, ma6])
+    assert why_not_batched([ema, experiment(), off]) is None
+    assert "Grokfast" in why_not_batched([ema, ma5])
+    assert "Grokfast" in why_not_batched([ma5, ma6])
     # grouping: off members join the first filter group of their key; order is kept
     items = [experiment(), ma5, ema, ma6, experiment(seed=3)]
     groups = batch_groups(items, lambda e: e)

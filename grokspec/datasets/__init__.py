@@ -7,6 +7,7 @@ from typing import Annotated, Union
 
 from pydantic import Field
 
+from grokspec.datasets.addition import AdditionSpec
 from grokspec.datasets.base import Dataset, DatasetSpecBase, Pool
 from grokspec.datasets.digits import DigitsSpec
 from grokspec.datasets.linear_teacher import LinearTeacherSpec
@@ -27,11 +28,13 @@ DatasetSpec = Annotated[
         LinearTeacherSpec,
         DigitsSpec,
         RegressionSineSpec,
+        AdditionSpec,
     ],
     Field(discriminator="kind", description="How the dataset is built; `kind` picks the family."),
 ]
 
 __all__ = [
+    "AdditionSpec",
     "Dataset",
     "DatasetSpec",
     "DatasetSpecBase",

@@ -28,6 +28,13 @@ class LearnerSpecBase(StrictModel):
     #: validation rejects a measure whose needs are not in this set, before anything is built.
     provides: ClassVar[frozenset[str]] = frozenset()
 
+    def parameter_groups(self) -> dict[str, str]:
+        """The learner's named parameter groups, which ``train.optimizer.groups`` may give
+        their own lr / weight decay: group name -> what it holds. The built model maps the
+        same names to its parameters (``parameter_group_prefixes``, see
+        :mod:`grokspec.learners.contract`). Default: none."""
+        return {}
+
     def check_dataset(self, dataset: Dataset) -> None:
         """Raise ValueError with advice if this learner cannot consume ``dataset``."""
 

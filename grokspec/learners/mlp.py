@@ -55,13 +55,16 @@ class MLPSpec(LearnerSpecBase):
         "N(0, 1), biases 0 (the mean-field/NTK convention of Kumar et al., whose inputs are "
         "N(0, I/D)). init_scale multiplies either.",
     )
-    input_encoding: Literal["one_hot", "embedding"] = Field(
+    input_encoding: Literal["one_hot", "embedding", "embedding_sum"] = Field(
         default="one_hot",
-        description="For token inputs: one-hot per token, or a learned embedding per token "
-        "(concatenated). Ignored for feature inputs.",
+        description="For token inputs: one-hot per token, a learned embedding per token "
+        "(concatenated over positions), or a learned embedding per token summed over "
+        "positions (Liu et al. 2022's toy: the decoder reads E_x + E_y). Ignored for "
+        "feature inputs.",
     )
     embed_dim: int = Field(
-        default=128, ge=1, description="Embedding size (input_encoding: embedding)."
+        default=128, ge=1, description="Embedding size (input_encoding: embedding or "
+        "embedding_sum; Liu et al.'s toy uses 1)."
     )
     init_scale: float = Field(
         default=1.0, gt=0.0, description="Multiplier on PyTorch's default initial weights."
@@ -88,9 +91,25 @@ class MLPSpec(LearnerSpecBase):
             raise field_error("activation_eps", f"activation_eps is the eps of activation "
                               f"kumar2024; activation {self.activation} does not use it "
                               "(remove it, or set activation: kumar2024)")
+        if "embed_dim" in self.model_fields_set and self.input_encoding == "one_hot":
+            raise field_error("embed_dim", "embed_dim is the size of a learned embedding; "
+                              "input_encoding one_hot has none (remove it, or set "
+                              "input_encoding: embedding or embedding_sum)")
         return self
 
+    def parameter_groups(self) -> dict[str, str]:
+        """A learned embedding and the layers after it (Liu et al. 2022 give the
+        representation and the decoder their own learning rate and weight decay)."""
+        if self.input_encoding == "one_hot":
+            return {}
+        return {"embedding": "the token embedding", "decoder": "every layer after it"}
+
     def check_experiment(self, experiment: Experiment) -> None:
+        fields = self.model_fields_set & {"input_encoding", "embed_dim"}
+        if fields and experiment.dataset.input_kind != "tokens":
+            name = sorted(fields)[0]
+            raise field_error(name, f"{name} says how tokens are read; dataset kind "
+                              f"'{experiment.dataset.kind}' gives feature vectors (remove it)")
         if self.readout == "fixed_mean" and experiment.dataset.task != "regression":
             raise field_error("readout", "readout: fixed_mean averages the hidden units into "
                               "one output: it needs a regression dataset (use readout: "

@@ -93,6 +93,19 @@ class Experiment(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _optimizer_groups_exist(self) -> Experiment:
+        """``train.optimizer.groups`` may only name groups this learner declares."""
+        have = self.learner.parameter_groups()
+        for name in self.train.optimizer.groups:
+            if name not in have:
+                valid = (", ".join(f"{k} ({v})" for k, v in have.items())
+                         or "none: this learner has one group, set lr/weight_decay above")
+                raise field_error(f"train.optimizer.groups.{name}",
+                                  f"learner kind '{self.learner.kind}' has no parameter group "
+                                  f"'{name}' (valid: {valid})")
+        return self
+
+    @model_validator(mode="after")
     def _runner_honours_features(self) -> Experiment:
         """Every optional training feature the spec uses must be applied by its runner (the
         runner declares which it honours): a field is applied or rejected, never ignored."""
@@ -158,6 +171,11 @@ class Experiment(StrictModel):
         data.pop("description", None)
         data.pop("analysis", None)
         data.pop("paper", None)
+        # A field added after runs were recorded, at its default (which trains as before),
+        # must not change their identity: the records, checkpoints and resumed sweeps of
+        # those runs are found by this hash.
+        if not data["train"]["optimizer"].get("groups"):
+            data["train"]["optimizer"].pop("groups", None)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

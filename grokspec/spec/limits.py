@@ -65,8 +65,11 @@ def _param_count(learner: Any, positions: int, vocab: int, outputs: int) -> tupl
     tokens_in = positions * vocab  # one-hot inputs
     if kind in ("mlp", "bayesian_mlp"):
         width, depth = int(learner.width), int(learner.depth)
-        if getattr(learner, "input_encoding", "one_hot") == "embedding" and vocab > 1:
+        encoding = getattr(learner, "input_encoding", "one_hot")
+        if encoding == "embedding" and vocab > 1:
             first = vocab * learner.embed_dim + positions * learner.embed_dim * width
+        elif encoding == "embedding_sum":
+            first = vocab * learner.embed_dim + learner.embed_dim * width
         else:
             first = tokens_in * width
         n = first + (depth - 1) * width * width + width * outputs

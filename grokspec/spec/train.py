@@ -59,6 +59,24 @@ class GrokfastSpec(StrictModel):
         return self
 
 
+class ParameterGroupSpec(StrictModel):
+    """Settings for one of the learner's named parameter groups, overriding the optimizer's
+    own (Liu et al. 2022 train the representation and the decoder with different learning
+    rates and weight decays, and sweep the decoder's). Unset fields keep the optimizer's."""
+
+    lr: float | None = Field(default=None, gt=0.0, description="This group's peak learning "
+                             "rate (default: the optimizer's lr).")
+    weight_decay: float | None = Field(default=None, ge=0.0, description="This group's weight "
+                                       "decay (default: the optimizer's weight_decay).")
+
+    @model_validator(mode="after")
+    def _sets_something(self) -> ParameterGroupSpec:
+        if self.lr is None and self.weight_decay is None:
+            raise ValueError("a parameter group sets lr, weight_decay or both (an empty group "
+                             "changes nothing: remove it)")
+        return self
+
+
 class OptimizerSpec(StrictModel):
     """Torch optimizer. Weight decay is decoupled for AdamW, L2-coupled for Adam, SGD and GD.
 
@@ -83,6 +101,13 @@ class OptimizerSpec(StrictModel):
     momentum: float = Field(default=0.0, ge=0.0, lt=1.0, description="SGD momentum.")
     warmup_steps: int = Field(
         default=0, ge=0, description="Linear learning-rate warmup from 0 over this many steps."
+    )
+    groups: dict[str, ParameterGroupSpec] = Field(
+        default_factory=dict,
+        description="Per parameter group of the learner (e.g. an MLP with a learned embedding "
+        "has `embedding` and `decoder`): lr and/or weight_decay for that group's parameters; "
+        "the rest use the settings above. Validation rejects a group the learner does not "
+        "declare. The warmup applies to every group.",
     )
 
     @model_validator(mode="after")

@@ -145,8 +145,7 @@ def plan_tasks(
     Every point gets the resolved tracking URI, so workers started elsewhere (Ray) log to
     the same store whatever their working folder or environment.
     """
-    from grokspec.training.batched import spec_vectorizable
-    from grokspec.training.grouping import batch_groups
+    from grokspec.training.grouping import batch_groups, why_not_batched
 
     def pinned(p: Point) -> Any:
         tracking = p.experiment.tracking.model_copy(update={"uri": uri})
@@ -159,8 +158,7 @@ def plan_tasks(
     tasks: list[Task] = []
     notes: list[str] = []
     for group in groups:
-        exp = group[0].experiment
-        why = spec_vectorizable(exp) if len(group) > 1 else "one point"
+        why = why_not_batched([p.experiment for p in group]) if len(group) > 1 else "one point"
         if why is None and setting == "auto":
             why = _probe(group, device, notes)
         if why is not None and len(group) > 1:

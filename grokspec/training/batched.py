@@ -24,11 +24,11 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from grokspec.training.batches import Batch
-from grokspec.training.runner import runner_class, runner_name
+from grokspec.training.optim import parameter_groups
 
 if TYPE_CHECKING:
-    from grokspec.spec.experiment import Experiment
     from grokspec.training.runner import Runner
+
 
 class SingleLearner:
     """One model: ``losses`` is its loss as a one-element vector."""
@@ -38,6 +38,11 @@ class SingleLearner:
 
     def parameters(self) -> list[nn.Parameter]:
         return list(self.model.parameters())
+
+    def groups(self) -> dict[str, list[torch.Tensor]]:
+        """The model's declared parameter groups (train.optimizer.groups)."""
+        return parameter_groups(list(self.model.named_parameters()),
+                                getattr(self.model, "parameter_group_prefixes", {}))
 
     def losses(self, batches: list[Batch]) -> torch.Tensor:
         return self.runner.loss(self.model, batches[0]).reshape(1)
@@ -80,6 +85,11 @@ class StackedLearner:
     def parameters(self) -> list[torch.Tensor]:
         return list(self.params.values())
 
+    def groups(self) -> dict[str, list[torch.Tensor]]:
+        """The declared parameter groups, as stacked tensors (same names as one member's)."""
+        return parameter_groups(list(self.params.items()),
+                                getattr(self.models[0], "parameter_group_prefixes", {}))
+
     def losses(self, batches: list[Batch]) -> torch.Tensor:
         xb = torch.stack([b.x for b in batches])
         yb = torch.stack([b.y for b in batches])
@@ -104,20 +114,6 @@ class StackedLearner:
                 self.params[name].copy_(t)
             for name, t in state["buffers"].items():
                 self.buffers[name].copy_(t)
-
-
-def spec_vectorizable(exp: Experiment) -> str | None:
-    """Why the seeds of ``exp`` cannot be batched (None: they can, as far as the spec says)."""
-    name = runner_name(exp)
-    try:
-        cls = runner_class(name)
-    except LookupError as exc:
-        return str(exc)
-    if "vectorize" not in getattr(cls, "features", frozenset()):
-        return f"runner '{name}' does not honour vectorize"
-    if getattr(exp.learner, "dropout", 0.0):
-        return "dropout draws different random masks per call"
-    return None
 
 
 def model_vectorizable(model: nn.Module) -> str | None:

@@ -55,6 +55,12 @@ def _hyper(specs: Sequence[OptimizerSpec], device: torch.device) -> dict[str, to
     }
 
 
+def _in_group(spec: OptimizerSpec, group: str) -> OptimizerSpec:
+    """``spec`` with parameter group ``group``'s own lr / weight decay in place."""
+    own = spec.groups[group].model_dump(exclude_none=True)
+    return spec.model_copy(update=own)
+
+
 def settings_differ(specs: Sequence[OptimizerSpec]) -> bool:
     """Whether the members need per-member coefficients (else one torch optimizer will do)."""
     first = specs[0].model_dump()
@@ -68,7 +74,12 @@ class BatchedOptimizer:
     :class:`~grokspec.spec.train.OptimizerSpec`. Call :meth:`step` after ``backward()``.
     """
 
-    def __init__(self, params: Sequence[torch.Tensor], specs: Sequence[OptimizerSpec]) -> None:
+    def __init__(
+        self, params: Sequence[torch.Tensor], specs: Sequence[OptimizerSpec],
+        groups: Sequence[str | None] | None = None,
+    ) -> None:
+        """``groups[i]``: the ``train.optimizer.groups`` entry parameter i belongs to (None:
+        the optimizer's own settings); each group's coefficients are its own columns."""
         kinds = {s.kind for s in specs}
         if len(kinds) != 1:
             raise ValueError(f"members must share the optimizer kind, got {sorted(kinds)}")
@@ -84,6 +95,11 @@ class BatchedOptimizer:
         # on the CPU whatever the device: checking which coefficients all members share, and
         # reading them as Python floats, must not wait for the GPU
         self.hyper = _hyper(specs, torch.device("cpu"))
+        self.groups = list(groups) if groups is not None else [None] * len(self.params)
+        self.tables = {None: self.hyper} | {
+            g: _hyper([_in_group(s, g) for s in specs], torch.device("cpu"))
+            for g in dict.fromkeys(self.groups) if g is not None
+        }
         self.steps = 0
         self.state: list[dict[str, torch.Tensor]] = [{} for _ in self.params]
         self._uniform: dict[int, tuple[float, bool]] = {}
@@ -91,10 +107,11 @@ class BatchedOptimizer:
 
     # ------------------------------------------------------------------ coefficients
 
-    def lr_now(self, step: int | None = None) -> torch.Tensor:
-        """Each member's learning rate at optimizer step ``step`` (1-based; default: next)."""
+    def lr_now(self, step: int | None = None, group: str | None = None) -> torch.Tensor:
+        """Each member's learning rate at optimizer step ``step`` (1-based; default: next)
+        in parameter group ``group`` (None: the optimizer's own)."""
         t = self.steps + 1 if step is None else step
-        h = self.hyper
+        h = self.tables[group]
         warm = h["warmup"]
         factor = torch.where(warm > 0, (t / warm.clamp(min=1.0)).clamp(max=1.0), 1.0)
         return h["lr"] * factor
@@ -120,12 +137,15 @@ class BatchedOptimizer:
     def step(self) -> None:
         """One update of every member (parameters without a gradient are left alone)."""
         self.steps += 1
-        self._uniform, self._cols = {}, {}  # keyed by ids of this step's coefficient tensors
-        lr = self.lr_now(self.steps)
-        if self.kind in SGD_KINDS:
-            self._sgd(lr)
-        else:
-            self._adam(lr, decoupled=self.kind == "adamw")
+        for group, hyper in self.tables.items():
+            # keyed by ids of this group's coefficient tensors (freed ids get reused)
+            self._uniform, self._cols = {}, {}
+            lr = self.lr_now(self.steps, group)
+            mine = [i for i, g in enumerate(self.groups) if g == group]
+            if self.kind in SGD_KINDS:
+                self._sgd(hyper, lr, mine)
+            else:
+                self._adam(hyper, lr, mine, decoupled=self.kind == "adamw")
 
     def _coef(self, values: torch.Tensor, like: torch.Tensor) -> float | torch.Tensor:
         """A coefficient as torch's scalar (a Python float) when every member has the same
@@ -136,8 +156,9 @@ class BatchedOptimizer:
         first, same = self._uniform[key]
         return first if same else self._col(values, like)
 
-    def _adam(self, lr: torch.Tensor, decoupled: bool) -> None:
-        h, t = self.hyper, self.steps
+    def _adam(self, h: dict[str, torch.Tensor], lr: torch.Tensor, mine: list[int],
+              decoupled: bool) -> None:
+        t = self.steps
         wd = h["weight_decay"]
         shrink = 1.0 - lr * wd  # torch: param.mul_(1 - lr * weight_decay)
         bc1 = 1.0 - h["beta1"] ** t
@@ -145,7 +166,8 @@ class BatchedOptimizer:
         neg_step = -(lr / bc1)
         one_minus_b1, one_minus_b2 = 1.0 - h["beta1"], 1.0 - h["beta2"]
         # (every coefficient is a local: the caches key on ids, which must stay unique)
-        for p, st in zip(self.params, self.state, strict=True):
+        for i in mine:
+            p, st = self.params[i], self.state[i]
             if p.grad is None:
                 continue
             g = p.grad
@@ -169,11 +191,11 @@ class BatchedOptimizer:
             else:
                 p.add_((st["exp_avg"] / denom).mul_(step))
 
-    def _sgd(self, lr: torch.Tensor) -> None:
-        h = self.hyper
+    def _sgd(self, h: dict[str, torch.Tensor], lr: torch.Tensor, mine: list[int]) -> None:
         use_momentum = bool((h["momentum"] != 0).any())
         neg_lr = -lr
-        for p, st in zip(self.params, self.state, strict=True):
+        for i in mine:
+            p, st = self.params[i], self.state[i]
             if p.grad is None:
                 continue
             g = p.grad.add(p * self._col(h["weight_decay"], p))
@@ -262,7 +284,8 @@ class FoldedSchedule:
 
 
 def build_update(
-    params: list[torch.Tensor], trains: Sequence[TrainSpec]
+    params: list[torch.Tensor], trains: Sequence[TrainSpec],
+    groups: dict[str, list[torch.Tensor]] | None = None,
 ) -> tuple[Any, Any, Any]:
     """Optimizer, LR schedule and Grokfast filter for the loop's members (one per TrainSpec).
 
@@ -274,14 +297,16 @@ def build_update(
     """
     from grokspec.training.batched_grokfast import BatchedGradFilter
     from grokspec.training.grokfast import GradFilter
-    from grokspec.training.optim import build_optimizer
+    from grokspec.training.optim import build_optimizer, grouped_order
 
     specs = [t.optimizer for t in trains]
     if settings_differ(specs):
-        opt: Any = BatchedOptimizer(params, specs)
+        # in torch's param-group order, so member state maps to a solo run's optimizer
+        ordered, names = grouped_order(params, specs[0], groups or {})
+        opt: Any = BatchedOptimizer(ordered, specs, names)
         sched: Any = FoldedSchedule()
     else:
-        opt, sched = build_optimizer(params, specs[0])  # type: ignore[arg-type]
+        opt, sched = build_optimizer(params, specs[0], groups)  # type: ignore[arg-type]
     filters = [t.grokfast for t in trains]
     if all(f == filters[0] for f in filters):
         grokfast: Any = GradFilter(filters[0], params)  # type: ignore[arg-type]

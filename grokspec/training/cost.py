@@ -131,7 +131,7 @@ def step_function(
     loss, backward, Grokfast, optimizer, schedule), without its evaluation and bookkeeping:
     what the probe and bench/gpu.py time."""
     params = learner.parameters()  # type: ignore[attr-defined]
-    opt, sched, grokfast = build_update(params, trains)
+    opt, sched, grokfast = build_update(params, trains, learner.groups())  # type: ignore[attr-defined]
 
     def step() -> None:
         optimisation_step(learner, opt, sched, grokfast, draw())

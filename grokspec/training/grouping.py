@@ -10,6 +10,8 @@ evaluation cadence (they are one vmapped computation), but each may have its own
   per-member ``alpha`` / ``lamb``, Grokfast on or off; the filter kind and an ``ma`` window
   must agree among the members that use it).
 
+Whether a given set of members may batch is answered in one place, :func:`why_not_batched`.
+
 The optimizer ``kind`` must agree (the update rule is the batched computation). Everything
 else a run does not train with (``name``, ``description``, ``tracking``) may differ too. This
 module is torch-free, so planning a sweep stays cheap.
@@ -51,14 +53,40 @@ def grokfast_slot(spec: GrokfastSpec | None) -> tuple[str, int] | None:
     return (spec.filter, spec.window if spec.filter == "ma" else 0)
 
 
-def why_not_one_batch(experiments: Sequence[Experiment]) -> str | None:
-    """Why these experiments cannot train as one batch (None: they can)."""
+def why_not_batched(experiments: Sequence[Experiment], model: Any = None) -> str | None:
+    """THE answer to "can these members train as one vmapped batch, and if not, why" (None:
+    they can). Every caller asks this: the sweep launcher and ``run_batch`` before anything is
+    built (``model`` None), the loop again with the first built model.
+
+    Spec-level: the runner must honour ``vectorize``; no dropout (a different random mask
+    per call); the members must agree on everything but seed, per-member optimizer settings
+    and Grokfast settings (:func:`batch_key`; optimizer ``groups`` must be the same), with
+    compatible Grokfast filters. Model-level
+    (:func:`grokspec.training.batched.model_vectorizable`): no penalty term, dropout or
+    batch norm in the built model.
+    """
+    from grokspec.training.runner import runner_class, runner_name
+
+    exp = experiments[0]
+    name = runner_name(exp)
+    try:
+        cls = runner_class(name)
+    except LookupError as exc:
+        return str(exc)
+    if "vectorize" not in getattr(cls, "features", frozenset()):
+        return f"runner '{name}' does not honour vectorize"
+    if getattr(exp.learner, "dropout", 0.0):
+        return "dropout draws different random masks per call"
     keys = {batch_key(e) for e in experiments}
     if len(keys) > 1:
         return "the members differ in more than seed, optimizer settings and Grokfast settings"
     slots = {grokfast_slot(e.train.grokfast) for e in experiments} - {None}
     if len(slots) > 1:
         return f"the members' Grokfast filters differ in kind or window: {sorted(slots)}"
+    if model is not None:
+        from grokspec.training.batched import model_vectorizable
+
+        return model_vectorizable(model)
     return None
 
 

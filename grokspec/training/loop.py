@@ -30,11 +30,11 @@ from grokspec.datasets.base import Dataset
 from grokspec.metrics import names
 from grokspec.metrics.measures import capturing
 from grokspec.spec.experiment import Experiment
-from grokspec.training.batched import SingleLearner, StackedLearner, model_vectorizable
+from grokspec.training.batched import SingleLearner, StackedLearner
 from grokspec.training.batched_optim import build_update
 from grokspec.training.batches import Batch, BatchStream
 from grokspec.training.checkpoint import Checkpoint, checkpoint_path, rng_state, set_rng_state
-from grokspec.training.grouping import why_not_one_batch
+from grokspec.training.grouping import why_not_batched
 from grokspec.training.runner import Runner
 from grokspec.training.signals import raise_if_requested
 from grokspec.training.step import optimisation_step
@@ -163,8 +163,7 @@ def train(
     if len(members) == 1:
         learner: SingleLearner | StackedLearner = SingleLearner(models[0], runner)
     else:
-        why = why_not_one_batch([m.experiment for m in members]) or model_vectorizable(
-            models[0])
+        why = why_not_batched([m.experiment for m in members], models[0])
         if why:
             raise NotVectorizable(why)
         template = Batch(None, tensors[0]["x_train"], tensors[0]["y_train"],
@@ -172,7 +171,7 @@ def train(
         learner = StackedLearner(models, runner, template)
     # torch's optimizer and GradFilter, or per-member ones when the members' settings differ
     trains = [m.experiment.train for m in members]
-    opt, sched, grokfast = build_update(learner.parameters(), trains)
+    opt, sched, grokfast = build_update(learner.parameters(), trains, learner.groups())
     ckpt = Checkpoint(checkpoint_path([m.experiment for m in members]),
                       members[0].experiment.tracking.checkpoint_every)
     parts: dict[str, Any] = {"learner": learner, "optimizer": opt, "scheduler": sched,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -9,14 +11,21 @@ from grokspec.spec.train import OptimizerSpec
 
 
 def build_optimizer(
-    params: list[nn.Parameter], spec: OptimizerSpec
+    params: list[nn.Parameter], spec: OptimizerSpec,
+    groups: dict[str, list[nn.Parameter]] | None = None,
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     """Optimizer plus a linear warmup schedule (constant after ``warmup_steps``).
+
+    ``groups``: the learner's parameter groups by name (:func:`parameter_groups`); those
+    ``spec.groups`` names become torch param groups with their own lr / weight decay, as
+    nanoGPT gives its no-decay parameters their own group. The warmup multiplies every
+    group's own lr.
 
     Always torch's multi-tensor (``foreach``) step: on CPU torch defaults to the per-tensor
     loop, which is 2-3x slower for the papers' many small tensors, and both give the same
     numbers (tests/test_golden.py holds the histories recorded with the per-tensor loop).
     """
+    params = _param_groups(params, spec, groups or {})  # type: ignore[assignment]
     if spec.kind == "adamw":
         opt: torch.optim.Optimizer = torch.optim.AdamW(
             params, lr=spec.lr, weight_decay=spec.weight_decay, betas=spec.betas, foreach=True
@@ -37,3 +46,48 @@ def build_optimizer(
         opt, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0
     )
     return opt, sched
+
+
+def _param_groups(
+    params: list[nn.Parameter], spec: OptimizerSpec, groups: dict[str, list[nn.Parameter]]
+) -> list[nn.Parameter] | list[dict[str, Any]]:
+    """``params`` as torch param groups: one per ``spec.groups`` entry, then the rest."""
+    if not spec.groups:
+        return params
+    taken: set[int] = set()
+    out: list[dict[str, Any]] = []
+    for name, group in spec.groups.items():
+        members = groups.get(name, [])
+        if not members:  # validation checks the name; a model that maps it to nothing is a bug
+            raise ValueError(f"train.optimizer.groups.{name}: the model has no parameters in "
+                             f"group '{name}' (it maps: {sorted(groups) or 'no groups'})")
+        settings = {k: v for k, v in group.model_dump().items() if v is not None}
+        out.append({"params": members, **settings})
+        taken |= {id(p) for p in members}
+    rest = [p for p in params if id(p) not in taken]
+    return [*out, {"params": rest}] if rest else out
+
+
+def grouped_order(
+    params: list[torch.Tensor], spec: OptimizerSpec, groups: dict[str, list[torch.Tensor]]
+) -> tuple[list[torch.Tensor], list[str | None]]:
+    """``params`` in the order torch's optimizer holds them under ``spec.groups`` (group by
+    group, then the rest), with each one's group name (None: the rest)."""
+    split = _param_groups(params, spec, groups)
+    if not spec.groups:
+        return list(params), [None] * len(params)
+    names = [*spec.groups, None]
+    ordered, owner = [], []
+    for name, group in zip(names, split, strict=False):
+        assert isinstance(group, dict)
+        ordered += group["params"]
+        owner += [name] * len(group["params"])
+    return ordered, owner
+
+
+def parameter_groups(
+    named: list[tuple[str, torch.Tensor]], prefixes: dict[str, tuple[str, ...]]
+) -> dict[str, list[torch.Tensor]]:
+    """The model's declared groups (``parameter_group_prefixes``: group -> name prefixes,
+    :mod:`grokspec.learners.contract`) as lists of its parameters."""
+    return {g: [p for n, p in named if n.startswith(pre)] for g, pre in prefixes.items()}

@@ -113,7 +113,10 @@ class MLP(Probed, nn.Module):
             d_in = seq * self.vocab
         else:
             self.embed = nn.Embedding(self.vocab, spec.embed_dim)
-            d_in = seq * spec.embed_dim
+            self.summed = spec.input_encoding == "embedding_sum"
+            d_in = spec.embed_dim if self.summed else seq * spec.embed_dim
+            #: train.optimizer.groups -> parameter-name prefixes (learners/contract.py)
+            self.parameter_group_prefixes = {"embedding": ("embed.",), "decoder": ("net.",)}
         d_out = dataset.n_classes if dataset.task == "classification" else 1
         assert d_out is not None
         dims = [d_in] + [spec.width] * spec.depth
@@ -167,7 +170,8 @@ class MLP(Probed, nn.Module):
         if self.one_hot:
             return x
         if self.tokens:
-            return self.embed(x).flatten(1)
+            e = self.embed(x)
+            return e.sum(-2) if self.summed else e.flatten(-2)
         return x.to(self.dtype_)
 
     def probes(self) -> dict[str, Probe]:
@@ -200,7 +204,8 @@ class MLP(Probed, nn.Module):
             if self.one_hot:
                 h = x
             elif self.tokens:
-                h = F.embedding(x, theta0["embed.weight"]).flatten(1)
+                e = F.embedding(x, theta0["embed.weight"])
+                h = e.sum(-2) if self.summed else e.flatten(-2)
             else:
                 h = x.to(self.dtype_)
             state = {n[len("net."):]: t for n, t in theta0.items() if n.startswith("net.")}
