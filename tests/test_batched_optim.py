@@ -2,8 +2,8 @@
 
 Each member is a small regression model with its own data and its own hyperparameters; run
 alone it uses torch.optim (+ the loop's LambdaLR warmup, + GradFilter); run batched, the
-stacked parameters use BatchedOptimizer (+ BatchedGradFilter). Over 50 steps every member's
-parameters must agree to rtol 1e-5.
+stacked parameters use BatchedOptimizer (+ GradFilter's per-member columns). Over 50 steps
+every member's parameters must agree to rtol 1e-5.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ import copy
 import pytest
 import torch
 
-from grokspec.spec.train import GrokfastSpec, OptimizerSpec
-from grokspec.training.batched_grokfast import BatchedGradFilter, filters_compatible
+from grokspec.spec.train import GrokfastSpec, OptimizerSpec, grokfast_incompatible
 from grokspec.training.batched_optim import BatchedOptimizer, settings_differ
 from grokspec.training.grokfast import GradFilter
 from grokspec.training.optim import build_optimizer
@@ -54,7 +53,7 @@ def _batched_setup(inits, specs, grokfast=None):  # noqa: ANN001, ANN202
     w = torch.stack([i["w"] for i in inits]).requires_grad_()
     b = torch.stack([i["b"] for i in inits]).requires_grad_()
     opt = BatchedOptimizer([w, b], specs)
-    filt = BatchedGradFilter(grokfast or [None] * len(specs), [w, b])
+    filt = GradFilter(grokfast or [None] * len(specs), [w, b])
     return w, b, opt, filt
 
 
@@ -125,11 +124,12 @@ def test_grokfast_ma_per_member() -> None:
 
 def test_incompatible_members_are_rejected() -> None:
     ema, ma = GrokfastSpec(), GrokfastSpec(filter="ma", window=5)
-    assert filters_compatible([ema, None, GrokfastSpec(lamb=0.0, filter="ma")]) is None
-    assert "mix" in filters_compatible([ema, ma])
-    assert "windows" in filters_compatible([ma, GrokfastSpec(filter="ma", window=6)])
-    with pytest.raises(ValueError, match="mix"):
-        BatchedGradFilter([ema, ma], [torch.zeros(2, 3)])
+    assert grokfast_incompatible([ema, None, GrokfastSpec(lamb=0.0, filter="ma")]) is None
+    assert "kind or window" in grokfast_incompatible([ema, ma])
+    assert "('ma', 5), ('ma', 6)" in grokfast_incompatible(
+        [ma, GrokfastSpec(filter="ma", window=6)])
+    with pytest.raises(ValueError, match="kind or window"):
+        GradFilter([ema, ma], [torch.zeros(2, 3)])
     with pytest.raises(ValueError, match="optimizer kind"):
         BatchedOptimizer([torch.zeros(2, 3)], [OptimizerSpec(), OptimizerSpec(kind="sgd")])
     with pytest.raises(ValueError, match="member dimension"):
@@ -153,7 +153,7 @@ def test_checkpoint_round_trip(kind: str) -> None:
     w2 = saved[0].clone().requires_grad_()
     b2 = saved[1].clone().requires_grad_()
     opt2 = BatchedOptimizer([w2, b2], specs)
-    filt2 = BatchedGradFilter(gf, [w2, b2])
+    filt2 = GradFilter(gf, [w2, b2])
     opt2.load_state_dict(saved[2])
     filt2.load_state_dict(saved[3])
     _batched_steps(w2, b2, opt2, filt2, data, 30)

@@ -48,6 +48,19 @@ class GrokfastSpec(StrictModel):
         "model size). Used by `ma`.",
     )
 
+    @property
+    def active(self) -> bool:
+        """lamb 0 adds exactly nothing: the filter is off."""
+        return self.lamb != 0.0
+
+    def batch_slot(self) -> tuple[str, int] | None:
+        """What this filter must share with the others to filter one stacked batch: the kind
+        (ema / ma are different computations) and, for ma, the window (one history length
+        for the batch). None: off, joins any batch."""
+        if not self.active:
+            return None
+        return (self.filter, self.window if self.filter == "ma" else 0)
+
     @model_validator(mode="after")
     def _unused_fields(self) -> GrokfastSpec:
         # A window given to `ema` (or alpha to `ma`) would silently do nothing.
@@ -75,6 +88,15 @@ class ParameterGroupSpec(StrictModel):
             raise ValueError("a parameter group sets lr, weight_decay or both (an empty group "
                              "changes nothing: remove it)")
         return self
+
+
+def grokfast_incompatible(specs: list[GrokfastSpec | None]) -> str | None:
+    """Why these members' Grokfast filters cannot be one batched filter (None: they can).
+    The one rule: the batch planner and the filter both ask it."""
+    slots = {s.batch_slot() for s in specs if s is not None} - {None}
+    if len(slots) > 1:
+        return f"the members' Grokfast filters differ in kind or window: {sorted(slots)}"
+    return None
 
 
 class OptimizerSpec(StrictModel):

@@ -8,7 +8,7 @@ over the stacked tensors is the batched optimizer. Differences are float roundin
 matmuls only (tests: batched == sequential within rtol 1e-4).
 
 Sweep points that differ in optimizer or Grokfast settings batch the same way, with
-per-member hyperparameters (:func:`grokspec.training.batched_optim.build_update`).
+per-member hyperparameters (:func:`grokspec.training.optim.build_update`).
 
 When it pays is measured, not assumed: ``vectorize: auto`` times one step batched vs alone on
 the device (:mod:`grokspec.training.cost`); bench/sweep.py has the end-to-end numbers.

@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from grokspec.spec.train import OptimizerSpec, TrainSpec
+from grokspec.spec.train import OptimizerSpec
 
 #: torch's default Adam(W) epsilon; the spec does not expose it.
 EPS = 1e-8
@@ -281,35 +281,3 @@ class FoldedSchedule:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         return None
-
-
-def build_update(
-    params: list[torch.Tensor], trains: Sequence[TrainSpec],
-    groups: dict[str, list[torch.Tensor]] | None = None,
-) -> tuple[Any, Any, Any]:
-    """Optimizer, LR schedule and Grokfast filter for the loop's members (one per TrainSpec).
-
-    Members with identical settings (one run, or N seeds of one spec) get torch's optimizer
-    and :class:`~grokspec.training.grokfast.GradFilter` over the (stacked) tensors: both act
-    elementwise, so they already are the batched update, and a single run's numbers stay
-    exactly torch's. Members whose settings differ (a batched sweep) get
-    :class:`BatchedOptimizer` and :class:`~grokspec.training.batched_grokfast.BatchedGradFilter`.
-    """
-    from grokspec.training.batched_grokfast import BatchedGradFilter
-    from grokspec.training.grokfast import GradFilter
-    from grokspec.training.optim import build_optimizer, grouped_order
-
-    specs = [t.optimizer for t in trains]
-    if settings_differ(specs):
-        # in torch's param-group order, so member state maps to a solo run's optimizer
-        ordered, names = grouped_order(params, specs[0], groups or {})
-        opt: Any = BatchedOptimizer(ordered, specs, names)
-        sched: Any = FoldedSchedule()
-    else:
-        opt, sched = build_optimizer(params, specs[0], groups)  # type: ignore[arg-type]
-    filters = [t.grokfast for t in trains]
-    if all(f == filters[0] for f in filters):
-        grokfast: Any = GradFilter(filters[0], params)  # type: ignore[arg-type]
-    else:
-        grokfast = BatchedGradFilter(filters, params)
-    return opt, sched, grokfast

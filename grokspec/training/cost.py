@@ -35,9 +35,9 @@ from dataclasses import dataclass
 import torch
 
 from grokspec.spec.experiment import Experiment
-from grokspec.training.batched_optim import build_update
 from grokspec.training.batches import Batch
 from grokspec.training.grouping import batch_key
+from grokspec.training.optim import build_update
 from grokspec.training.step import optimisation_step
 
 SAMPLE = 4  # members timed alone (they share the architecture: same cost each)

@@ -18,79 +18,106 @@ batch's forward pass, e.g. an MoE expert no token was routed to) are skipped and
 filter state. The filter state is part of a checkpoint (:meth:`GradFilter.state_dict`), so a
 resumed run continues with the same filtered gradients as an uninterrupted one.
 
-Applied to stacked parameters (seeds trained as one vmapped batch, leading member dimension)
-the filter is the same per member: both filters are elementwise in the gradient.
+Applied to stacked parameters (members trained as one vmapped batch, leading member
+dimension) the filter acts per member: both filters are elementwise in the gradient. One
+class serves a single run and a batch: members with the same settings (one run, N seeds)
+use torch's scalar arithmetic, members with their own ``alpha`` / ``lamb`` (a batched
+sweep; off is ``lamb = 0``, which adds exactly zero) use per-member columns. The kind and an
+``ma`` window must agree: :func:`grokspec.spec.train.grokfast_incompatible`.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from grokspec.spec.train import GrokfastSpec
+from grokspec.spec.train import GrokfastSpec, grokfast_incompatible
 
 
-class FilterState:
-    """What both filters keep (per parameter index: EMA, MA history and its running sum, the
-    call count) and how: the parameter loop, the moving-average window, the checkpoint
-    state. :class:`GradFilter` (one setting) and
-    :class:`grokspec.training.batched_grokfast.BatchedGradFilter` (per-member settings over
-    stacked parameters) differ only in how they scale, in :meth:`ema_step` and
-    :meth:`add_window`."""
+class GradFilter:
+    """Stateful gradient filter over a model's (or a stacked batch's) parameters; call it
+    after ``backward()``, before the optimizer step.
 
-    def __init__(self, params: list[nn.Parameter] | list[torch.Tensor]) -> None:
+    ``spec``: one setting for every member, or one per member (``None`` or ``lamb: 0`` = off
+    for that member). State per parameter index: the EMA, the MA history and its running
+    sum, the call count; :meth:`state_dict` holds it for checkpoints.
+    """
+
+    def __init__(
+        self,
+        spec: GrokfastSpec | None | Sequence[GrokfastSpec | None],
+        params: list[nn.Parameter] | list[torch.Tensor],
+    ) -> None:
+        specs = list(spec) if isinstance(spec, Sequence) else [spec]
+        why = grokfast_incompatible(specs)
+        if why:
+            raise ValueError(why)
         self.params = list(params)
         self.ema: dict[int, torch.Tensor] = {}
         self.history: dict[int, deque[torch.Tensor]] = {}
         self.total: dict[int, torch.Tensor] = {}  # running sum of `history` (ma)
         self.calls = 0
+        on = [s for s in specs if s is not None and s.active]
+        self.kind = on[0].filter if on else None
+        self.window = on[0].window if on and on[0].filter == "ma" else 1
+        if all(s == specs[0] for s in specs):  # torch's Python-float arithmetic
+            self.alpha: float | torch.Tensor = on[0].alpha if on else 0.0
+            self.lamb: float | torch.Tensor = on[0].lamb if on else 0.0
+        else:  # per-member columns, broadcast over the stacked member dimension
+            device = self.params[0].device if self.params else torch.device("cpu")
 
-    def filter_kind(self) -> str | None:
-        """``ema``, ``ma``, or None when the filter is off."""
-        raise NotImplementedError
+            def col(values: list[float]) -> torch.Tensor:
+                return torch.tensor(values, dtype=torch.float64, device=device)
 
-    def window(self) -> int:
-        raise NotImplementedError
-
-    def ema_step(self, mu: torch.Tensor, g: torch.Tensor, first: bool = False) -> None:
-        """mu <- alpha * mu + (1 - alpha) * g (skipped when ``first``: mu is g), then
-        g <- g + lamb * mu (in place)."""
-        raise NotImplementedError
-
-    def add_window(self, g: torch.Tensor, total: torch.Tensor) -> None:
-        """g <- g + lamb * total / window (in place)."""
-        raise NotImplementedError
+            self.alpha = col([s.alpha if s is not None and s.active else 0.0 for s in specs])
+            self.lamb = col([s.lamb if s is not None and s.active else 0.0 for s in specs])
 
     @torch.no_grad()
     def __call__(self) -> None:
-        kind = self.filter_kind()
-        if kind is None:
+        if self.kind is None:
             return
         self.calls += 1
         for i, p in enumerate(self.params):
             if p.grad is None:
                 continue
             g = p.grad
-            if kind == "ema":
+            if self.kind == "ema":
                 mu = self.ema.get(i)
                 if mu is None:  # mu starts at the first gradient
                     self.ema[i] = mu = g.detach().clone()
-                    self.ema_step(mu, g, first=True)
                 else:
-                    self.ema_step(mu, g)
+                    self._mix(mu, g)
+                self._add(g, mu, self.lamb)
             else:
                 total = self._window_sum(i, g)
                 if total is not None:
-                    self.add_window(g, total)
+                    self._add(g, total, self.lamb / self.window)
+
+    def _mix(self, mu: torch.Tensor, g: torch.Tensor) -> None:
+        """mu <- alpha * mu + (1 - alpha) * g, in place."""
+        a = self.alpha
+        if isinstance(a, float):
+            mu.mul_(a).add_(g, alpha=1.0 - a)
+        else:
+            mu.mul_(_col(a, g)).add_(g * _col(1.0 - a, g))
+
+    @staticmethod
+    def _add(g: torch.Tensor, x: torch.Tensor, scale: float | torch.Tensor) -> None:
+        """g <- g + scale * x, in place."""
+        if isinstance(scale, float):
+            g.add_(x, alpha=scale)
+        else:
+            g.add_(x * _col(scale, g))
 
     def _window_sum(self, i: int, g: torch.Tensor) -> torch.Tensor | None:
         """Sum of the last ``window`` gradients (None until there are that many): a running
         sum over a deque, re-summed exactly every ``window`` calls so float rounding cannot
         drift (stacking ``window`` copies every step would cost window x model size)."""
-        window = self.window()
+        window = self.window
         hist = self.history.setdefault(i, deque())
         hist.append(g.detach().clone())
         total = self.total.get(i)
@@ -124,28 +151,6 @@ class FilterState:
         self.total = {int(i): here(i, t) for i, t in state["total"].items()}
 
 
-class GradFilter(FilterState):
-    """Stateful gradient filter over one model's parameters; call it after ``backward()``."""
-
-    def __init__(self, spec: GrokfastSpec | None, params: list[nn.Parameter]) -> None:
-        super().__init__(params)
-        self.spec = spec
-
-    def filter_kind(self) -> str | None:
-        spec = self.spec
-        return None if spec is None or spec.lamb == 0.0 else spec.filter
-
-    def window(self) -> int:
-        assert self.spec is not None
-        return self.spec.window
-
-    def ema_step(self, mu: torch.Tensor, g: torch.Tensor, first: bool = False) -> None:
-        spec = self.spec
-        assert spec is not None
-        if not first:
-            mu.mul_(spec.alpha).add_(g, alpha=1.0 - spec.alpha)
-        g.add_(mu, alpha=spec.lamb)
-
-    def add_window(self, g: torch.Tensor, total: torch.Tensor) -> None:
-        assert self.spec is not None
-        g.add_(total, alpha=self.spec.lamb / self.spec.window)
+def _col(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """(members,) float64 -> ``like``'s dtype, shaped to broadcast over its member dim."""
+    return values.to(like.dtype).view(-1, *([1] * (like.dim() - 1)))

@@ -6,7 +6,7 @@ evaluation cadence (they are one vmapped computation), but each may have its own
 - ``seed`` (split, init, batch order: stacked per member),
 - ``train.optimizer`` ``lr``, ``weight_decay``, ``betas``, ``momentum``, ``warmup_steps``
   (per-member coefficients of :class:`grokspec.training.batched_optim.BatchedOptimizer`),
-- ``train.grokfast`` settings (:class:`grokspec.training.batched_grokfast.BatchedGradFilter`:
+- ``train.grokfast`` settings (:class:`grokspec.training.grokfast.GradFilter`:
   per-member ``alpha`` / ``lamb``, Grokfast on or off; the filter kind and an ``ma`` window
   must agree among the members that use it).
 
@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from grokspec.spec.experiment import Experiment
-from grokspec.spec.train import GrokfastSpec
+from grokspec.spec.train import grokfast_incompatible
 
 #: Optimizer fields that may differ between the members of one batch.
 PER_MEMBER_OPTIMIZER = ("lr", "weight_decay", "betas", "momentum", "warmup_steps")
@@ -42,15 +42,8 @@ def batch_key(exp: Experiment) -> str:
     train = data.get("train", {})
     for k in PER_MEMBER_OPTIMIZER:
         train.get("optimizer", {}).pop(k, None)
-    train.pop("grokfast", None)  # compatibility of the filters: grokfast_slot
+    train.pop("grokfast", None)  # compatibility of the filters: GrokfastSpec.batch_slot
     return json.dumps(data, sort_keys=True, default=str)
-
-
-def grokfast_slot(spec: GrokfastSpec | None) -> tuple[str, int] | None:
-    """What a member's Grokfast filter must share with the others (None: off, joins any)."""
-    if spec is None or spec.lamb == 0.0:
-        return None
-    return (spec.filter, spec.window if spec.filter == "ma" else 0)
 
 
 def why_not_batched(experiments: Sequence[Experiment], model: Any = None) -> str | None:
@@ -80,9 +73,9 @@ def why_not_batched(experiments: Sequence[Experiment], model: Any = None) -> str
     keys = {batch_key(e) for e in experiments}
     if len(keys) > 1:
         return "the members differ in more than seed, optimizer settings and Grokfast settings"
-    slots = {grokfast_slot(e.train.grokfast) for e in experiments} - {None}
-    if len(slots) > 1:
-        return f"the members' Grokfast filters differ in kind or window: {sorted(slots)}"
+    why = grokfast_incompatible([e.train.grokfast for e in experiments])
+    if why:
+        return why
     if model is not None:
         from grokspec.training.batched import model_vectorizable
 
@@ -103,7 +96,8 @@ def batch_groups(items: Sequence[T], experiment_of: Callable[[T], Any]) -> list[
     for same in by_key.values():
         slots: dict[Any, list[T]] = {}
         for item in same:
-            slots.setdefault(grokfast_slot(experiment_of(item).train.grokfast), []).append(item)
+            gf = experiment_of(item).train.grokfast
+            slots.setdefault(gf.batch_slot() if gf else None, []).append(item)
         off = slots.pop(None, [])
         parts = list(slots.values()) or [[]]
         parts[0] = parts[0] + off

@@ -31,10 +31,10 @@ from grokspec.metrics import names
 from grokspec.metrics.measures import capturing
 from grokspec.spec.experiment import Experiment
 from grokspec.training.batched import SingleLearner, StackedLearner
-from grokspec.training.batched_optim import build_update
 from grokspec.training.batches import Batch, BatchStream
 from grokspec.training.checkpoint import Checkpoint, checkpoint_path, rng_state, set_rng_state
 from grokspec.training.grouping import why_not_batched
+from grokspec.training.optim import build_update
 from grokspec.training.runner import Runner
 from grokspec.training.signals import raise_if_requested
 from grokspec.training.step import optimisation_step

@@ -1,13 +1,41 @@
-"""The optimizer and learning-rate schedule a spec's ``train.optimizer`` describes."""
+"""The update a spec's ``train`` describes: optimizer, learning-rate schedule and Grokfast
+filter (:func:`build_update`), for one run and for the members of a batch alike."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from grokspec.spec.train import OptimizerSpec
+from grokspec.spec.train import OptimizerSpec, TrainSpec
+from grokspec.training.batched_optim import BatchedOptimizer, FoldedSchedule, settings_differ
+from grokspec.training.grokfast import GradFilter
+
+
+def build_update(
+    params: list[torch.Tensor], trains: Sequence[TrainSpec],
+    groups: dict[str, list[torch.Tensor]] | None = None,
+) -> tuple[Any, Any, Any]:
+    """Optimizer, LR schedule and Grokfast filter for the loop's members (one per TrainSpec).
+
+    Members with identical settings (one run, or N seeds of one spec) get torch's optimizer
+    and :class:`~grokspec.training.grokfast.GradFilter` over the (stacked) tensors: both act
+    elementwise, so they already are the batched update, and a single run's numbers stay
+    exactly torch's. Members whose settings differ (a batched sweep) get
+    :class:`~grokspec.training.batched_optim.BatchedOptimizer`; the filter takes per-member
+    columns then.
+    """
+    specs = [t.optimizer for t in trains]
+    if settings_differ(specs):
+        # in torch's param-group order, so member state maps to a solo run's optimizer
+        ordered, names = grouped_order(params, specs[0], groups or {})
+        opt: Any = BatchedOptimizer(ordered, specs, names)
+        sched: Any = FoldedSchedule()
+    else:
+        opt, sched = build_optimizer(params, specs[0], groups)  # type: ignore[arg-type]
+    return opt, sched, GradFilter([t.grokfast for t in trains], params)
 
 
 def build_optimizer(
