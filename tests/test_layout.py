@@ -31,40 +31,6 @@ def modules() -> dict[str, Path]:
     return out
 
 
-def module_level_imports(path: Path, name: str) -> set[str]:
-    """grokspec modules imported when ``name`` is imported (not under TYPE_CHECKING, not
-    inside functions: those are lazy by design)."""
-    tree = ast.parse(path.read_text())
-    found: set[str] = set()
-
-    def visit(stmts: list[ast.stmt]) -> None:
-        for node in stmts:
-            if isinstance(node, ast.If):
-                test = ast.unparse(node.test)
-                if "TYPE_CHECKING" not in test:
-                    visit(node.body)
-                visit(node.orelse)
-            elif isinstance(node, ast.Try):
-                visit(node.body)
-                for h in node.handlers:
-                    visit(h.body)
-            elif isinstance(node, ast.Import):
-                found.update(a.name for a in node.names if a.name.startswith("grokspec"))
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                mod = node.module
-                if node.level:
-                    base = name.split(".")[: -node.level] if not path.name == "__init__.py" else (
-                        name.split(".")[: len(name.split(".")) - node.level + 1])
-                    mod = ".".join([*base, mod])
-                if mod.startswith("grokspec"):
-                    found.add(mod)
-                    for a in node.names:
-                        found.add(f"{mod}.{a.name}")
-
-    visit(tree.body)
-    return found
-
-
 def test_every_package_is_installed_and_runners_is_not_a_bare_package() -> None:
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
@@ -76,10 +42,32 @@ def test_every_package_is_installed_and_runners_is_not_a_bare_package() -> None:
     assert all(v.startswith("grokspec.runners.") for v in eps["grokspec.runners"].values())
 
 
+def every_import(path: Path) -> set[str]:
+    """grokspec modules ``path`` imports anywhere, inside functions too (a lazy import is
+    still a dependency), except under ``if TYPE_CHECKING:`` (annotations only)."""
+    tree = ast.parse(path.read_text())
+    typing_only = {id(n) for node in ast.walk(tree)
+                   if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+                   for stmt in node.body for n in ast.walk(stmt)}
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("grokspec"))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("grokspec"):
+            found.add(str(node.module))
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return found
+
+
 def test_no_import_cycles() -> None:
+    """Counting imports inside functions: a module and the one it imports lazily must not
+    import each other (the learners' spec -> model direction is one way: a model names its
+    spec only for type checking)."""
     mods = modules()
     graph = {
-        name: {m for m in module_level_imports(path, name) if m in mods and m != name}
+        name: {m for m in every_import(path) if m in mods and m != name}
         for name, path in mods.items()
     }
     state: dict[str, int] = {}

@@ -64,6 +64,8 @@ class GPSpec(LearnerSpecBase):
 
     kind: Literal["gp"] = "gp"
     default_runner: ClassVar[str] = "gaussian_process"
+    #: rows per posterior prediction (the model predicts in chunks; the estimate counts it)
+    predict_rows: ClassVar[int] = PREDICT_ROWS
     kernel: Literal["rbf", "matern12", "matern32", "matern52"] = Field(
         default="rbf", description="Base kernel inside a ScaleKernel (Matern nu = 1/2, 3/2, 5/2)."
     )

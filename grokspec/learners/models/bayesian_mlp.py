@@ -11,12 +11,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from grokspec.datasets.base import Dataset
-from grokspec.learners.bayesian_mlp import BayesianMLPSpec
 from grokspec.learners.contract import PARAMETERS, PENALTY, TOKEN_EMBEDDINGS, Probed
 from grokspec.learners.encoding import encode, feature_dim, output_dim, vocab_of
 from grokspec.learners.models.mlp import ACTIVATIONS
 
 if TYPE_CHECKING:
+    from grokspec.learners.bayesian_mlp import BayesianMLPSpec
     pass
 
 

@@ -16,10 +16,9 @@ from torch import nn
 
 from grokspec.datasets.base import Dataset
 from grokspec.learners.encoding import encode, vocab_of
-from grokspec.learners.gp import PREDICT_ROWS, GPSpec
 
 if TYPE_CHECKING:
-    pass
+    from grokspec.learners.gp import GPSpec
 
 
 MAX_LENGTHSCALE_DIMS = 64  # beyond this, log a summary instead of one metric per dimension
@@ -77,12 +76,13 @@ class GaussianProcess(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The posterior predictive at raw inputs ``x``, in chunks of PREDICT_ROWS rows."""
+        """The posterior predictive at raw inputs ``x``, in chunks of ``spec.predict_rows`` rows."""
         xe = encode(x, self.vocab, self.dtype_)
         with self.settings():
             self.gp.eval()
-            return torch.cat([self._predict(xe[i : i + PREDICT_ROWS])
-                              for i in range(0, xe.shape[0], PREDICT_ROWS)])
+            rows = self.spec.predict_rows
+            return torch.cat([self._predict(xe[i : i + rows])
+                              for i in range(0, xe.shape[0], rows)])
 
     def lengthscales(self) -> torch.Tensor:
         return self.kernel.base_kernel.lengthscale.detach().reshape(-1)

@@ -3,13 +3,17 @@ spec must not import torch)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
 from grokspec.datasets.base import Dataset
 from grokspec.learners.contract import PARAMETERS, TOKEN_EMBEDDINGS, Probed
 from grokspec.learners.encoding import encode, feature_dim, output_dim, vocab_of
-from grokspec.learners.linear import LinearSpec
+
+if TYPE_CHECKING:
+    from grokspec.learners.linear import LinearSpec
 
 
 class Linear(Probed, nn.Module):

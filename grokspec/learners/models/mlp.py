@@ -4,6 +4,7 @@ spec must not import torch)."""
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -11,7 +12,9 @@ from torch import nn
 
 from grokspec.datasets.base import Dataset
 from grokspec.learners.contract import PARAMETERS, PROBES, TOKEN_EMBEDDINGS, Probe, Probed
-from grokspec.learners.mlp import MLPSpec
+
+if TYPE_CHECKING:
+    from grokspec.learners.mlp import MLPSpec
 
 
 class Quadratic(nn.Module):

@@ -3,17 +3,26 @@ spec must not import torch)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from grokspec.learners.contract import (
+    PARAMETERS,
+    PENALTY,
+    PROBES,
+    ROUTING,
+    TOKEN_EMBEDDINGS,
     LayerRouting,
     Probe,
 )
 from grokspec.learners.models.transformer import Block, Transformer
-from grokspec.learners.moe_transformer import MOE_PROVIDES, MoETransformerSpec
-from grokspec.learners.transformer import TransformerSpec
+
+if TYPE_CHECKING:
+    from grokspec.learners.moe_transformer import MoETransformerSpec
+    from grokspec.learners.transformer import TransformerSpec
 
 
 class Expert(nn.Module):
@@ -31,7 +40,7 @@ class MoEBlock(Block):
     """A transformer block whose MLP is a routed mixture; remembers its last routing."""
 
     def _build_mlp(self, spec: TransformerSpec) -> None:
-        assert isinstance(spec, MoETransformerSpec)
+        assert hasattr(spec, "experts"), "an MoE block is built from a moe_transformer spec"
         self.router = nn.Linear(spec.d_model, spec.experts, bias=False)
         self.experts = nn.ModuleList(
             Expert(spec.d_model, spec.d_mlp, spec.activation) for _ in range(spec.experts)
@@ -60,7 +69,8 @@ class MoEBlock(Block):
 
 
 class MoETransformer(Transformer):
-    provides = MOE_PROVIDES
+    #: the spec declares the same set (tests/test_learner_contract.py checks)
+    provides = frozenset({PROBES, TOKEN_EMBEDDINGS, PARAMETERS, ROUTING, PENALTY})
     tabulate_first_position = False  # routing and balance loss are per call: one pass only
 
     def __init__(self, spec: MoETransformerSpec, vocab: int, seq_len: int, n_classes: int) -> None:

@@ -4,13 +4,16 @@ spec must not import torch)."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from grokspec.learners.contract import PARAMETERS, PROBES, TOKEN_EMBEDDINGS, Probe, Probed
-from grokspec.learners.transformer import TransformerSpec
+
+if TYPE_CHECKING:
+    from grokspec.learners.transformer import TransformerSpec
 
 
 class Block(nn.Module):
