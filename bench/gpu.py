@@ -35,12 +35,13 @@ from typing import Any
 
 import torch
 
+from grokspec.spec.features import runner_name
 from grokspec.spec.loading import load_spec
 from grokspec.training.batched import SingleLearner
 from grokspec.training.batches import Batch, BatchStream
 from grokspec.training.cost import step_function
 from grokspec.training.loop import Member, train
-from grokspec.training.runner import load_runner, runner_name
+from grokspec.training.runner import load_runner
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 

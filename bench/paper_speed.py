@@ -142,7 +142,8 @@ def matmul_floor(exp) -> tuple[float, float]:  # noqa: ANN001
     on that step's (batch x d) @ (d x d_mlp)-like shapes)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from grokspec.training.runner import load_runner, runner_name
+    from grokspec.spec.features import runner_name
+    from grokspec.training.runner import load_runner
 
     data = exp.dataset.build(exp.seed)
     torch.manual_seed(0)

@@ -39,11 +39,12 @@ import torch
 import yaml
 
 from grokspec.metrics import names
+from grokspec.spec.features import runner_name
 from grokspec.spec.loading import validate_data
 from grokspec.training import cost
 from grokspec.training.cost import decide
 from grokspec.training.loop import Member, train
-from grokspec.training.runner import load_runner, runner_name
+from grokspec.training.runner import load_runner
 
 BASE: dict[str, Any] = {
     "name": "bench-sweep",

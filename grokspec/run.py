@@ -27,11 +27,12 @@ from grokspec.metrics.events import grok_events
 from grokspec.metrics.measures import build_measures
 from grokspec.metrics.summary import analyse, summary_metrics
 from grokspec.spec.experiment import Experiment, flatten
+from grokspec.spec.features import runner_name
 from grokspec.tracking import tags as tag
 from grokspec.tracking.tracker import Tracker, resolve_uri
 from grokspec.training.grouping import why_not_batched
 from grokspec.training.loop import Member, NotVectorizable, resolve_device, train
-from grokspec.training.runner import Runner, load_runner, runner_name
+from grokspec.training.runner import Runner, load_runner
 from grokspec.training.signals import interrupt_reason, terminate_as_interrupt
 
 

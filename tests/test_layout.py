@@ -113,3 +113,15 @@ def test_one_training_loop() -> None:
     allowed = {"grokspec/training/loop.py"}
     # bench/ holds the hand-written *reference* loops grokspec is measured against.
     assert {s for s in steppers if not s.startswith("bench/")} <= allowed, steppers
+
+
+def test_spec_reaches_no_higher_layer() -> None:
+    """Validation needs the feature table, the sweep block and MLflow's key rules: they live
+    in spec/, so spec/ never climbs into training/, sweep/, tracking/, run or runners, not even
+    lazily inside a function."""
+    higher = ("grokspec.training", "grokspec.sweep", "grokspec.tracking", "grokspec.run",
+              "grokspec.runners", "grokspec.cli", "grokspec.papers", "grokspec.analysis")
+    mods = modules()
+    bad = {name: sorted(m for m in every_import(path) if m.startswith(higher))
+           for name, path in mods.items() if name.startswith("grokspec.spec")}
+    assert not {k: v for k, v in bad.items() if v}

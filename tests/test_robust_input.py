@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from grokspec.cli.main import main
+from grokspec.spec import mlflow_rules as rules
 from grokspec.spec.loading import SpecError, load_spec
-from grokspec.tracking import rules
 from tests.helpers import TINY_GROK
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from grokspec.run import run_experiment
+from grokspec.spec.features import available_runners
 from grokspec.spec.loading import SpecError
-from grokspec.training.runner import available_runners, load_runner
+from grokspec.training.runner import load_runner
 from tests.helpers import experiment
 from tests.plugin_runners import MajorityRunner
 

@@ -78,7 +78,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def _resume_supported(experiments: Sequence[Experiment]) -> bool:
     """``--resume`` needs a runner that honours it (else the flag would be ignored)."""
-    from grokspec.training.runner import feature_error, runner_class, runner_name, unsupported
+    from grokspec.spec.features import feature_error, runner_class, runner_name, unsupported
 
     ok = True
     for exp in experiments:

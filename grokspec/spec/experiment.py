@@ -44,8 +44,8 @@ class TrackingSpec(StrictModel):
     @model_validator(mode="after")
     def _mlflow_accepts(self) -> TrackingSpec:
         """MLflow checks tag keys only once the run exists: check them (and the URI) here, so
-        a key it refuses never leaves a half-logged run (grokspec.tracking.rules)."""
-        from grokspec.tracking.rules import tag_key_problem, tag_value_problem, uri_problem
+        a key it refuses never leaves a half-logged run (grokspec.spec.mlflow_rules)."""
+        from grokspec.spec.mlflow_rules import tag_key_problem, tag_value_problem, uri_problem
 
         if self.uri is not None and (problem := uri_problem(self.uri)):
             raise field_error("uri", problem)
@@ -109,7 +109,7 @@ class Experiment(StrictModel):
     def _runner_honours_features(self) -> Experiment:
         """Every optional training feature the spec uses must be applied by its runner (the
         runner declares which it honours): a field is applied or rejected, never ignored."""
-        from grokspec.training.runner import (
+        from grokspec.spec.features import (
             feature_error,
             runner_class,
             runner_name,
@@ -194,7 +194,7 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def json_schema() -> dict[str, Any]:
     """JSON Schema of a spec file, for editors (yaml-language-server) and the docs."""
-    from grokspec.sweep.spec import SweepSpec  # the sweep block is validated by its own model
+    from grokspec.spec.sweep import SweepSpec  # the sweep block is validated by its own model
 
     schema = Experiment.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

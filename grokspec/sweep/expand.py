@@ -32,7 +32,7 @@ from grokspec.spec.loading import (
     validate_model,
 )
 from grokspec.spec.merge import apply_override, deep_merge  # the merge `extends:` uses
-from grokspec.sweep.spec import SweepSpec, axis_values
+from grokspec.spec.sweep import SweepSpec, axis_values
 from grokspec.tracking import tags
 from grokspec.tracking.naming import child_run_name
 
@@ -308,7 +308,7 @@ def _check_vectorize(
     so): a runner that cannot batch seeds would silently run them one by one."""
     if spec.vectorize is not True:
         return
-    from grokspec.training.runner import feature_error, runner_class, runner_name, unsupported
+    from grokspec.spec.features import feature_error, runner_class, runner_name, unsupported
 
     for p in points:
         name = runner_name(p.experiment)

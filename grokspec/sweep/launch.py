@@ -228,7 +228,7 @@ def _create_parent(uri: str, experiment: str, sweep: Sweep) -> Tracker:
 
 
 def _values(axis: Any) -> list[Any]:
-    from grokspec.sweep.spec import axis_values
+    from grokspec.spec.sweep import axis_values
 
     return axis_values(axis)
 

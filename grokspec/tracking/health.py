@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 
-from grokspec.tracking.rules import uri_problem
+from grokspec.spec.mlflow_rules import uri_problem
 
 CHECK_TIMEOUT_S = 5.0
 #: MLflow's HTTP settings in a grokspec process, unless the user set them: a dead server

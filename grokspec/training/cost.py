@@ -84,8 +84,9 @@ def decide(experiments: Sequence[Experiment], device: torch.device) -> Verdict:
 
 def probe(experiments: Sequence[Experiment], device: torch.device) -> Verdict:
     """Time the real loop alone and batched (see the module docstring)."""
+    from grokspec.spec.features import runner_name
     from grokspec.training.loop import Member, train
-    from grokspec.training.runner import load_runner, runner_name
+    from grokspec.training.runner import load_runner
 
     exps = list(experiments)
     runner = load_runner(runner_name(exps[0]))

@@ -58,7 +58,7 @@ def why_not_batched(experiments: Sequence[Experiment], model: Any = None) -> str
     (:func:`grokspec.training.batched.model_vectorizable`): no penalty term, dropout or
     batch norm in the built model.
     """
-    from grokspec.training.runner import runner_class, runner_name
+    from grokspec.spec.features import runner_class, runner_name
 
     exp = experiments[0]
     name = runner_name(exp)

@@ -247,7 +247,8 @@ def fit(
     Divergence is recorded in ``member.error``, as in a tracked run.
     """
     from grokspec.metrics.measures import build_measures
-    from grokspec.training.runner import load_runner, runner_name
+    from grokspec.spec.features import runner_name
+    from grokspec.training.runner import load_runner
 
     dev = torch.device(device) if isinstance(device, str) else device
     data = dataset if dataset is not None else experiment.dataset.build(experiment.seed)
