@@ -120,6 +120,28 @@ def test_report_command_writes_records_and_regenerates_from_them(
     assert rc == 0 and "**not run**" in Path("rep/r3.md").read_text()
 
 
+def test_report_keeps_collected_records_and_runs_only_what_is_missing(
+    mlflow_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A paper collected earlier (records file, MLflow store gone: a fresh clone, another
+    machine) is not trained again; a point whose training changed is."""
+    path = PAPERS_DIR / "carvalho2025.yaml"
+    tiny = TINY["carvalho2025"]
+    first, ran = collect(path, tiny, echo=lambda m: None)
+    assert ran and len(first) == 2
+    saved = [rec_io.encode(r) for r in first]
+    notes: list[str] = []
+    kept, ran = collect(path, [*tiny, f"tracking.uri=sqlite:///{tmp_path / 'empty.db'}"],
+                        echo=notes.append, saved=saved)
+    assert not ran and [r.run_id for r in kept] == [r.run_id for r in first]
+    assert kept[0].history == rec_io.decode(saved[0], first[0].experiment).history
+    assert any("2 point(s) kept" in n for n in notes)
+    changed, ran = collect(path, [*tiny, "train.steps=30",
+                                  f"tracking.uri=sqlite:///{tmp_path / 'empty2.db'}"],
+                           echo=lambda m: None, saved=saved)
+    assert ran and {r.run_id for r in changed}.isdisjoint({r.run_id for r in first})
+
+
 def _one_line_exit_2(argv: list[str], capsys: pytest.CaptureFixture, *needles: str) -> None:
     from grokspec.cli.main import main
 

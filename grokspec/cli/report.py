@@ -84,13 +84,18 @@ def main(args: argparse.Namespace) -> int:
             return _fail(str(exc))
     else:
         collected: dict[str, Any] = {}
+        try:
+            before = rec_io.load(rec_file)["papers"] if rec_file.exists() else {}
+        except rec_io.RecordsError as exc:
+            return _fail(f"{exc} (move it away to collect from MLflow alone)")
         for c, path in papers:
             if args.only and c.paper not in args.only:
                 continue
             try:
                 recs, _ = report.collect(path, args.overrides, args.rerun, args.device,
                                          echo=lambda m: print(m, file=sys.stderr),
-                                         run_missing=not args.read_only)
+                                         run_missing=not args.read_only,
+                                         saved=before.get(c.paper, {}).get("runs", []))
             except KeyboardInterrupt:
                 print(f"\ninterrupted in {path.name}: its runs are marked KILLED; the report "
                       "is written for the papers before it", file=sys.stderr)

@@ -79,9 +79,15 @@ def precheck(claim: Claim, tgts: Sequence[Target]) -> None:
 def collect(
     path: Path, overrides: Sequence[str] = (), rerun: bool = False, device: str = "cpu",
     echo: Callable[[str], None] = print, run_missing: bool = True,
+    saved: Sequence[dict[str, Any]] = (),
 ) -> tuple[list[RunRecord], bool]:
     """Every run of the spec file from MLflow (latest FINISHED per spec hash), running the
-    missing points first unless ``run_missing`` is False. Returns (records, anything run)."""
+    missing points first unless ``run_missing`` is False. Returns (records, anything run).
+
+    ``saved``: the paper's runs in the records file. A point MLflow does not have (a fresh
+    clone, another machine's store) keeps its saved record when that record trains what the
+    point trains (:func:`grokspec.papers.records.differing_field`), so collecting a paper
+    over several sessions runs only what is missing. ``rerun`` ignores both."""
     from grokspec.run import run_experiment
     from grokspec.sweep.launch import run_sweep
     from grokspec.tracking.store import RunStore
@@ -109,7 +115,17 @@ def collect(
         return found
 
     found = {} if rerun else find()
-    missing = [t for t in tgts if found.get(t.label) is None]
+    kept: dict[str, RunRecord] = {}
+    if not rerun:
+        by_label = {r.get("label"): r for r in saved if r.get("status") == "FINISHED"}
+        for t in tgts:
+            old = by_label.get(t.label)
+            if found.get(t.label) is None and old is not None and \
+                    rec_io.differing_field(old, t.experiment) is None:
+                kept[t.label] = rec_io.decode(old, t.experiment)
+        if kept:
+            echo(f"{path.name}: {len(kept)} point(s) kept from the records file")
+    missing = [t for t in tgts if found.get(t.label) is None and t.label not in kept]
     if missing and not run_missing:
         echo(f"{path.name}: {len(missing)} of {len(tgts)} run(s) not in MLflow (--read-only)")
         missing = []
@@ -124,7 +140,9 @@ def collect(
     out = []
     for t in tgts:
         run = found.get(t.label)
-        if run is not None:
+        if run is None and t.label in kept:
+            out.append(kept[t.label])
+        elif run is not None:
             info = run.info
             wall = ((info.end_time or info.start_time) - info.start_time) / 1000.0
             out.append(RunRecord(t.label, t.variant, t.values, t.experiment, info.run_id,
