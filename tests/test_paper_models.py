@@ -286,3 +286,37 @@ def test_kumar_fields_that_do_not_apply_are_rejected() -> None:
         validate_data({**base, "learner": {"kind": "mlp", "readout": "fixed_mean"}})
     with pytest.raises(Err, match="activation_eps"):
         validate_data({**base, "learner": {"kind": "mlp", "activation_eps": 0.1}})
+
+
+# ------------------------------------------------------------------------------ Liu
+
+
+def test_liu_toy_is_the_papers_task_and_model() -> None:
+    """Integer addition of 0..9 (45 of the 55 unordered pairs trained); a 1-D representation
+    per symbol, E_i + E_j read by a decoder of width 200 with one logit per possible sum; the
+    representation at lr 1e-3 without weight decay, the decoder at each grid point's own."""
+    sweep = load_sweep(ROOT / "specs" / "papers" / "liu2022.yaml")
+    exp = sweep.points[5].experiment
+    data = exp.dataset.build(exp.seed)
+    assert (data.n_train, data.n_test, data.n_classes) == (45, 10, 19)
+    torch.manual_seed(0)
+    model = exp.learner.build(data)
+    shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
+    assert shapes["embed.weight"] == (10, 1)
+    assert shapes["net.0.weight"] == (200, 1) and shapes["net.4.weight"] == (19, 200)
+    x = torch.tensor([[3, 4], [1, 6]])  # 3 + 4 = 1 + 6
+    with torch.no_grad():
+        model.embed.weight.copy_(torch.arange(10.0).unsqueeze(1))
+        torch.testing.assert_close(model(x)[0], model(x)[1])  # a linear E: one output per sum
+    opt = exp.train.optimizer
+    assert opt.groups["embedding"].lr == 1e-3 and opt.groups["embedding"].weight_decay == 0.0
+    from grokspec.training.optim import build_optimizer, parameter_groups
+
+    named = list(model.named_parameters())
+    torch_opt, _ = build_optimizer([p for _, p in named], opt,
+                                   parameter_groups(named, model.parameter_group_prefixes))
+    emb, dec = torch_opt.param_groups
+    assert emb["params"] == [model.embed.weight] and (emb["lr"], emb["weight_decay"]) == (
+        1e-3, 0.0)
+    assert (dec["lr"], dec["weight_decay"]) == (opt.lr, opt.weight_decay)
+    assert len(dec["params"]) == len(named) - 1

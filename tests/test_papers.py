@@ -31,7 +31,7 @@ TINY: dict[str, list[str]] = {
     "power2022": ["train.steps=20", "train.eval_every=10", "dataset.p=13", "learner.d_model=32",
                   "learner.d_mlp=64", "sweep.seeds=[0]", "train.batch_size=32"],
     "liu2022": [
-        "train.steps=20", "train.eval_every=10",
+        "train.steps=20", "train.eval_every=10", "sweep.seeds=[0]",
         "sweep.grid={train.optimizer.lr: [1.0e-3], train.optimizer.weight_decay: [1.0]}",
     ],
     "kumar2024": ["train.steps=20", "train.eval_every=10",

@@ -84,8 +84,9 @@ CLAIM = Claim(
     paper="liu2022",
     citation="Liu, Kitouni, Nolte, Michaud, Tegmark, Williams 2022. Towards understanding "
     "grokking: an effective theory of representation learning.",
-    claim="A phase diagram over (weight decay x learning rate) shows grokking among at least "
-    "three of comprehension / grokking / memorization / confusion.",
+    claim="A phase diagram of the toy model (learned representation + MLP decoder on integer "
+    "addition) over (decoder weight decay x decoder learning rate) shows grokking among at "
+    "least three of comprehension / grokking / memorization / confusion.",
     rule="Each run's phase by the {phase_rule} phase rule, decided from its accuracy history. "
     "Reproduced when the grid holds a `grokking` run and >= {min_phases} distinct phases; "
     "partly with grokking and fewer phases; not reproduced without a grokking run "
@@ -93,13 +94,16 @@ CLAIM = Claim(
     "needs >= {min_points} values.",
     thresholds=THRESHOLDS,
     check=check,
-    full_size="`grokspec report specs/papers/paper-scale/liu2022.yaml` (p=59, 1e5-step "
-    "budget, 7 x 9 log grid).",
+    full_size="`grokspec report specs/papers/paper-scale/liu2022.yaml` (1e5-step budget, "
+    "7 x 9 log grid; a CPU can run it: the toy is tiny).",
     controls=controls,
     notes=(
         "Verdict history: reproduced in the first report (3 phases under grokspec's rule, "
-        "3000-step budget) and reproduced now under Liu et al.'s own rule with a 10000-step "
-        "budget: all four phases, grokking at (lr 1e-3, wd 1) and (lr 1e-2, wd 0.1)."
+        "3000-step budget) and under Liu et al.'s own rule with a 10000-step budget (all four "
+        "phases), both on a look-alike (the one-hot x^2 MLP on x+y mod 31, now "
+        "specs/liu_mlp_mod31.yaml). Since 2026-12-03 the spec runs Liu et al.'s toy (integer "
+        "addition, 1-D representation + decoder, the decoder's lr x wd swept, the "
+        "representation at lr 1e-3), seeds 0-2; the rule and grid are unchanged."
     ),
     precheck=precheck,
     amendments=(
