@@ -121,13 +121,22 @@ def test_printed_url_opens_the_parents_runs_in_the_chart_view(swept: dict) -> No
     assert q["viewStateShareKey"] == [f"grokspec-{pid}"]
     # The view the key names is stored on the experiment, as the UI's "share" stores one:
     # the parent's children, best test/acc first (not start time: children not nested under
-    # a collapsed parent), the accuracy charts.
+    # a collapsed parent), every run shown, accuracy first on a log step axis, grok/* hidden.
     exp_tags = swept["store"].experiment_tags(swept["exp_id"])
     state = json.loads(exp_tags[f"mlflow.sharedViewState.grokspec-{pid}"])
-    assert state == {"searchFilter": f"tags.`mlflow.parentRunId` = '{pid}'",
-                     "orderByKey": "metrics.`test/acc`", "orderByAsc": False,
-                     "chartsSearchFilter": "acc"}
+    assert state["searchFilter"] == f"tags.`mlflow.parentRunId` = '{pid}'"
+    assert (state["orderByKey"], state["orderByAsc"]) == ("metrics.`test/acc`", False)
+    assert state["runsHiddenMode"] == "SHOW_ALL" and state["isAccordionReordered"]
+    first = state["compareRunSections"][0]
+    assert first["name"] == "accuracy" and first["display"] and first["columns"] == 2
+    charts = {c["metricKey"]: c for c in state["compareRunCharts"]}
+    assert charts["test/acc"]["xAxisScaleType"] == "log"
+    assert charts["test/acc"]["metricSectionId"] == first["uuid"]
+    assert charts["test/acc"]["runsCountToCompare"] >= len(swept["children"])
+    grok = next(s for s in state["compareRunSections"] if s["name"] == "grok")
+    assert grok["display"] is False
     assert "mlflow.sharedViewState.grokspec-all" in exp_tags
+    assert exp_tags["mlflow.experimentKind"] == "custom_model_development"
 
 
 def test_a_gp_run_logs_a_focused_metric_set(swept: dict) -> None:

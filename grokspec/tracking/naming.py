@@ -61,9 +61,20 @@ def child_run_name(
 #: Experiment tag prefix under which the MLflow UI keeps a shared view of the runs page (its
 #: "share" button; the page reads it back from ``?viewStateShareKey=<key>``, MLflow 3.17).
 SHARED_VIEW_TAG = "mlflow.sharedViewState."
-#: The chart view shows the charts whose metric name contains this: the accuracy overlay
-#: first (``test/acc``, ``train/acc``); clearing the search box shows every chart.
-CHARTS_SHOWN = "acc"
+#: Experiment tag MLflow 3 reads to open an experiment in its model-training pages rather than
+#: its GenAI ones (values in the UI's ExperimentKind enum, mlflow/server/js, 3.17).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
+
+#: The metrics the chart view opens with, by section: accuracy first (two wide charts), then
+#: the losses; every other metric keeps MLflow's generated section after them.
+CHART_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("accuracy", ("test/acc", "train/acc")),
+    ("loss", ("test/loss", "train/loss")),
+)
+#: Sections of one-value summary metrics (``grok/*``): a chart of one point says nothing; they
+#: are columns of the runs table, and the section is hidden in the chart view.
+HIDDEN_SECTIONS = ("grok",)
 
 
 def share_key(parent_run_id: str | None) -> str:
@@ -71,15 +82,51 @@ def share_key(parent_run_id: str | None) -> str:
     return f"grokspec-{parent_run_id}" if parent_run_id else "grokspec-all"
 
 
+def _line_chart(metric: str, section: str) -> dict[str, object]:
+    """A LINE chart card as the UI serialises one (RunsChartsLineCardConfig, 3.17): log step
+    axis (grokking spans decades of steps, and runs of very different lengths share it),
+    accuracy on 0..1, every run of the view in the legend."""
+    acc = metric.endswith("/acc")
+    return {
+        "uuid": f"grokspec-{metric}", "type": "LINE", "isGenerated": False, "deleted": False,
+        "metricSectionId": f"grokspec-{section}", "metricKey": metric,
+        "selectedMetricKeys": [metric], "runsCountToCompare": 100, "lineSmoothness": 0,
+        "xAxisKey": "step", "xAxisScaleType": "log", "scaleType": "linear" if acc else "log",
+        "range": {"xMin": None, "xMax": None, "yMin": 0 if acc else None,
+                  "yMax": 1.02 if acc else None},
+        "selectedXAxisMetricKey": "", "yAxisKey": "metric", "yAxisExpressions": [],
+        "ignoreOutliers": False, "useGlobalXaxisKey": False, "useGlobalLineSmoothing": True,
+    }
+
+
 def shared_view_state(parent_run_id: str | None = None) -> dict[str, object]:
     """The runs page state a newcomer needs, as the UI stores a shared view: the parent's
-    children (or every run) as rows of their own, best final ``test/acc`` first, and only the
-    accuracy charts. Ordered by start time (the UI's default) the table nests children under
-    their collapsed parent, and the chart view plots only visible rows: nothing to see."""
+    children (or every run) as rows of their own, best final ``test/acc`` first, every run
+    shown (MLflow's default shows the first 10), and the chart view laid out for grokking:
+    accuracy on a log step axis first and wide, then the losses, the one-value ``grok/*``
+    section hidden. Ordered by start time (the UI's default) the table nests children under
+    their collapsed parent, and the chart view plots only visible rows: nothing to see.
+
+    The UI adds a generated chart only for a metric no card shows yet, and keeps the section
+    order when ``isAccordionReordered`` (both in ``updateChartAndSectionConfigs``, 3.17)."""
+    sections: list[dict[str, object]] = [
+        {"uuid": f"grokspec-{name}", "name": name, "display": True, "isReordered": True,
+         "deleted": False, "isGenerated": False, "columns": 2, "cardHeight": 360}
+        for name, _ in CHART_SECTIONS
+    ]
+    sections += [{"uuid": f"grokspec-{name}", "name": name, "display": False,
+                  "isReordered": False, "deleted": False, "isGenerated": True}
+                 for name in HIDDEN_SECTIONS]
     state: dict[str, object] = {
         "orderByKey": "metrics.`test/acc`",
         "orderByAsc": False,
-        "chartsSearchFilter": CHARTS_SHOWN,
+        "runsHiddenMode": "SHOW_ALL",
+        "compareRunSections": sections,
+        "compareRunCharts": [_line_chart(m, name) for name, ms in CHART_SECTIONS for m in ms],
+        "isAccordionReordered": True,
+        "hideEmptyCharts": True,
+        "globalLineChartConfig": {"xAxisKey": "step", "lineSmoothness": 0,
+                                  "selectedXAxisMetricKey": ""},
     }
     if parent_run_id:
         state["searchFilter"] = f"tags.`mlflow.parentRunId` = '{parent_run_id}'"

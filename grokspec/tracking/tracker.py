@@ -93,14 +93,19 @@ def get_or_create_experiment(client: MlflowClient, name: str, uri: str) -> str:
 def share_chart_view(client: MlflowClient, experiment_id: str,
                      parent_run_id: str | None = None) -> None:
     """Store, as an experiment tag, the chart view the printed UI link opens (see
-    :func:`grokspec.tracking.naming.chart_view_url`). A UI convenience: a store that refuses
-    the tag costs a warning, never the run."""
+    :func:`grokspec.tracking.naming.chart_view_url`), and mark the experiment as model
+    training so MLflow opens its runs pages, not its GenAI ones, even from a plain
+    ``mlflow ui``. A UI convenience: a store that refuses the tag costs a warning, never the
+    run."""
     key = naming.SHARED_VIEW_TAG + naming.share_key(parent_run_id)
     state = json.dumps(naming.shared_view_state(parent_run_id))
     try:
         exp = retry_locked(lambda: client.get_experiment(experiment_id))
         if exp.tags.get(key) != state:
             retry_locked(lambda: client.set_experiment_tag(experiment_id, key, state))
+        if naming.EXPERIMENT_KIND_TAG not in exp.tags:  # never overrides a kind set in the UI
+            retry_locked(lambda: client.set_experiment_tag(
+                experiment_id, naming.EXPERIMENT_KIND_TAG, naming.MODEL_TRAINING))
     except Exception as exc:  # noqa: BLE001 - see the docstring
         print(f"warning: the MLflow UI link will open the plain runs page (storing its chart "
               f"view failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]})",
