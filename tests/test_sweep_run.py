@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,14 +110,38 @@ def test_variants_share_the_split_and_the_parent_compares_them(tmp_path: Path, c
     assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_process_pool_runs_points_in_parallel_workers(tmp_path: Path, client) -> None:  # noqa: ANN001
+def test_process_pool_runs_points_in_parallel_workers(
+    tmp_path: Path, client, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    from grokspec.sweep import executors
+
+    monkeypatch.setattr(executors, "STATUS_EVERY_S", 0.0)  # a status line at every wake-up
     path = write(tmp_path, {"grid": {"train.optimizer.weight_decay": [0.5, 1.0]}})
-    result = run_sweep(load_sweep(path), ProcessExecutor(workers=2), echo=lambda m: None)
+    lines: list[str] = []
+    result = run_sweep(load_sweep(path), ProcessExecutor(workers=2), echo=lines.append)
     assert result.status == "FINISHED", result.table
+    status = [ln for ln in lines if "points done" in ln]
+    assert status and all(re.match(r"\[\d+:\d\d:\d\d\] [0-2]/2 points done, \d running", ln)
+                          for ln in status), lines
     runs = children(client, result.parent_run_id)
     assert sorted(float(r.data.params["train.optimizer.weight_decay"]) for r in runs) == [0.5, 1.0]
     assert all(r.info.status == "FINISHED" for r in runs)
     assert len({r.data.metrics["grok/train_fit_step"] for r in runs}) >= 1
+
+
+def test_status_line_says_what_runs_and_waits() -> None:
+    from grokspec.sweep.executors import StatusLine
+
+    lines: list[str] = []
+    line = StatusLine(5, lines.append, every=0.0)
+    line.done = 1
+    line.tick(["a", "b", "c", "d"], 0)
+    line.tick(None, 4)
+    assert lines[0].endswith("1/5 points done, 4 running (a, b, c +1), 0 queued")
+    assert lines[1].endswith("1/5 points done, 4 running or queued")
+    quiet = StatusLine(5, lines.append, every=3600.0)
+    quiet.tick(["a"], 0)
+    assert len(lines) == 2  # not before its interval
 
 
 def test_cli_run_on_a_sweep_file_runs_the_sweep(

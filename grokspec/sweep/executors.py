@@ -27,7 +27,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -109,6 +109,49 @@ def _worker_signal(signum: int, frame: Any) -> None:
     if signum == signal.SIGINT:
         raise KeyboardInterrupt
     raise Terminated(signum)
+
+
+#: Seconds between two status lines of a parallel sweep.
+STATUS_EVERY_S = 30.0
+
+
+class StatusLine:
+    """A periodic one-line status of a sweep whose points train in other processes (done,
+    running, queued, elapsed), so it is not silent between two finished points. A serial
+    sweep shows each point's own progress line instead."""
+
+    def __init__(self, total: int, echo: Callable[[str], None] | None,
+                 every: float | None = None) -> None:
+        self.total, self.echo = total, echo
+        self.every = STATUS_EVERY_S if every is None else every
+        self.start = self.last = time.monotonic()
+        self.done = 0
+
+    def tick(self, running: list[str] | None, waiting: int) -> None:
+        """``running``: labels of the points training now (None: not known, then
+        ``waiting`` counts every point not done, running or queued)."""
+        now = time.monotonic()
+        if self.echo is None or now - self.last < self.every:
+            return
+        self.last = now
+        head = f"[{_clock(now - self.start)}] {self.done}/{self.total} points done, "
+        if running is None:
+            self.echo(head + f"{waiting} running or queued")
+            return
+        names = ", ".join(running[:3]) + (f" +{len(running) - 3}" if len(running) > 3 else "")
+        self.echo(head + f"{len(running)} running{f' ({names})' if names else ''}, "
+                  f"{waiting} queued")
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}"
+
+
+def _label(task: Task) -> str:
+    exps = task.experiments
+    name = exps[0].tracking.run_name or exps[0].name
+    return name if len(exps) == 1 else f"{name} +{len(exps) - 1} batched"
 
 
 def run_task(task: Task) -> list[Outcome]:
@@ -213,6 +256,7 @@ class ProcessExecutor:
     def __init__(self, workers: int, threads: int | None = None) -> None:
         self.workers = workers
         self.threads = threads or max(1, cores() // workers)
+        self.status: Callable[[str], None] | None = None  # the sweep's echo (run_sweep)
 
     def run(self, tasks: list[Task]) -> Iterator[tuple[Task, list[Outcome]]]:
         for task in tasks:
@@ -224,9 +268,13 @@ class ProcessExecutor:
         try:
             futures = {pool.submit(run_task, t): t for t in tasks}
             pending = set(futures)
+            line = StatusLine(len(tasks), self.status)
             while pending:  # wake every second: a stop signal is never lost while waiting
                 done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
                 raise_if_requested()
+                line.done += len(done)
+                running = [_label(futures[f]) for f in pending if f.running()]
+                line.tick(running, len(pending) - len(running))
                 for fut in done:
                     task = futures[fut]
                     try:
@@ -285,6 +333,7 @@ class RayExecutor:
         self.address, self.cpus, self.gpus = address, cpus, gpus
         self.init_kwargs = init_kwargs or {}
         self.threads: int | None = None  # --threads; default: the task's CPUs
+        self.status: Callable[[str], None] | None = None  # the sweep's echo (run_sweep)
 
     def run(self, tasks: list[Task]) -> Iterator[tuple[Task, list[Outcome]]]:
         try:
@@ -302,9 +351,14 @@ class RayExecutor:
             task.threads = task.threads or self.threads or max(1, int(self.cpus))
         refs = {remote.remote(t): t for t in tasks}
         pending = list(refs)
+        line = StatusLine(len(tasks), self.status)
         try:
             while pending:
-                done, pending = ray.wait(pending, num_returns=1)
+                done, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+                line.done += len(done)
+                line.tick(None, len(pending))  # Ray does not say cheaply which run
+                if not done:
+                    continue
                 task = refs[done[0]]
                 try:
                     yield task, ray.get(done[0])

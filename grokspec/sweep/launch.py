@@ -60,6 +60,8 @@ def run_sweep(
 ) -> SweepResult:
     """Run every point not finished yet; returns when all are done (or raises on Ctrl-C)."""
     executor = executor or SerialExecutor()
+    if hasattr(executor, "status"):  # parallel executors: a periodic one-line status
+        executor.status = echo
     first = sweep.experiment.tracking
     store = RunStore(first.uri)
     uri = store.uri
