@@ -182,6 +182,33 @@ def test_liveness_verdicts() -> None:
     old = {**other, liveness.HEARTBEAT: liveness.heartbeat_value(time.time() - 7200)}
     assert liveness.judge(old).dead and "120 min ago" in liveness.judge(old).reason
     assert not liveness.judge({"mlflow.runName": "x"}).dead
+    # The limit follows the run's own heartbeat interval (a lost node: minutes, not an hour);
+    # runs logged before the interval was recorded keep the hour; --stale-after overrides.
+    quiet = {**other, liveness.HEARTBEAT: liveness.heartbeat_value(time.time() - 660)}
+    assert liveness.judge(quiet).dead and "limit 10 min" in liveness.judge(quiet).reason
+    recent = {**other, liveness.HEARTBEAT: liveness.heartbeat_value(time.time() - 300)}
+    assert not liveness.judge(recent).dead
+    legacy = {k: v for k, v in quiet.items() if k != liveness.HEARTBEAT_EVERY}
+    assert not liveness.judge(legacy).dead
+    assert liveness.judge(legacy, stale_after=600).dead
+
+
+def test_a_run_beats_while_it_is_quiet(mlflow_uri: str, client) -> None:  # noqa: ANN001
+    """The heartbeat thread refreshes the tag between metric flushes and stops at the end."""
+    from grokspec.tracking.tracker import Tracker, _Heartbeat
+
+    run = Tracker(mlflow_uri, "signals", "quiet")
+    assert run._heart is not None
+    run._heart.stop()
+    run._heart = _Heartbeat(run, every=0.2)
+    client.set_tag(run.run_id, liveness.HEARTBEAT, "0")
+    deadline = time.time() + 10
+    while client.get_run(run.run_id).data.tags[liveness.HEARTBEAT] == "0":
+        assert time.time() < deadline, "no heartbeat within 10 s"
+        time.sleep(0.1)
+    run.end()
+    assert not run._heart._thread.is_alive() or (run._heart._thread.join(2) is None
+                                                and not run._heart._thread.is_alive())
 
 
 def test_gc_in_process(client, mlflow_uri: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,10 +1,11 @@
 """``grokspec gc``: close runs whose process died (SIGKILL, OOM killer, a lost node).
 
 Such a run says RUNNING forever in MLflow. ``gc`` finds every RUNNING run whose owner process
-is gone (same host: the pid is dead or recycled; other host: no heartbeat for
-``--stale-after`` seconds) and marks it FAILED with the reason "process died (no heartbeat
-since ...)" (see :mod:`grokspec.tracking.liveness`). ``grokspec run --resume`` and
-``grokspec sweep`` do the same for their experiments before they start.
+is gone (same host: the pid is dead or recycled; other host: no heartbeat for 10 of the run's
+own heartbeat intervals, 10 minutes by default, or ``--stale-after`` seconds) and marks it
+FAILED with the reason "process died (no heartbeat since ...)" (see
+:mod:`grokspec.tracking.liveness`); ``--dry-run`` lists them with that reason. ``grokspec run
+--resume`` and ``grokspec sweep`` do the same for their experiments before they start.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "else ./mlflow.db)")
     p.add_argument("--experiment", action="append", default=[], metavar="NAME",
                    help="only this MLflow experiment (repeatable; default: all)")
-    p.add_argument("--stale-after", type=float, default=3600.0, metavar="SECONDS",
+    p.add_argument("--stale-after", type=float, default=None, metavar="SECONDS",
                    help="a run owned by another host is dead after this long without a "
-                   "heartbeat (default 3600)")
+                   "heartbeat (default: 10 of its heartbeat intervals, 10 min; 3600 for "
+                   "runs logged before heartbeats had an interval)")
     p.add_argument("--dry-run", action="store_true", help="list the dead runs; change nothing")
     p.set_defaults(func=cmd_gc)
 

@@ -4,14 +4,17 @@ A SIGKILL (the OOM killer, a lost node, ``kill -9``) gives a process no chance t
 MLflow run, which then says RUNNING forever. Each run therefore records its owner — tags
 ``grokspec.host``, ``grokspec.pid`` and ``grokspec.pid_start`` (the process's start time, so
 a recycled pid is not mistaken for the owner) — and a heartbeat, ``grokspec.heartbeat``
-(Unix seconds), refreshed in the same ``log_batch`` as each metric flush (no extra request,
-nothing on the training hot path).
+(Unix seconds), refreshed in the same ``log_batch`` as each metric flush and by a heartbeat
+thread every ``HEARTBEAT_EVERY_S`` seconds (one small request a minute, off the training hot
+path: a run that evaluates once an hour still beats), recorded in
+``grokspec.heartbeat_every``.
 
 A RUNNING run is dead when its owner is on this host and that process is gone (or is another
-process with the same pid), or, for a run owned by another host, when its heartbeat is older
-than ``stale_after`` seconds (default an hour: a heartbeat is written at least at every
-evaluation that logs metrics, so raise it for runs that evaluate less often). Runs without
-the tags (made before they existed) are left alone. :func:`close_dead_runs` marks dead runs
+process with the same pid), or, for a run owned by another host (a Ray worker on a lost node),
+when its heartbeat is older than ``STALE_BEATS`` of its own heartbeat intervals (10 minutes
+at the default minute), or ``stale_after`` seconds when that is given (``grokspec gc
+--stale-after``) or the run predates the heartbeat thread (then an hour). Runs without the
+owner tags (made before they existed) are left alone. :func:`close_dead_runs` marks dead runs
 FAILED with ``grokspec.failure_reason`` = "process died (no heartbeat since ...)"; it runs in
 ``grokspec gc``, ``grokspec run --resume`` and ``grokspec sweep``.
 """
@@ -32,8 +35,14 @@ HOST = tags.HOST
 PID = tags.PID
 PID_START = tags.PID_START
 HEARTBEAT = tags.HEARTBEAT
+HEARTBEAT_EVERY = tags.HEARTBEAT_EVERY
 FAILURE_REASON = tags.FAILURE_REASON
+#: For runs without a recorded heartbeat interval (logged before the heartbeat thread).
 STALE_AFTER_S = 3600.0
+#: Seconds between two heartbeats of the heartbeat thread.
+HEARTBEAT_EVERY_S = 60.0
+#: A run of another host is dead after this many of its heartbeat intervals without one.
+STALE_BEATS = 10
 
 
 def hostname() -> str:
@@ -65,7 +74,7 @@ def owner_tags() -> dict[str, str]:
     """This process as the owner of a run it creates, and a first heartbeat."""
     pid = os.getpid()
     return {HOST: hostname(), PID: str(pid), PID_START: process_start(pid) or "",
-            HEARTBEAT: heartbeat_value()}
+            HEARTBEAT: heartbeat_value(), HEARTBEAT_EVERY: f"{HEARTBEAT_EVERY_S:g}"}
 
 
 def heartbeat_value(now: float | None = None) -> str:
@@ -98,10 +107,21 @@ class Verdict:
     reason: str = ""
 
 
+def stale_limit(tags: dict[str, str], stale_after: float | None = None) -> float:
+    """Seconds without a heartbeat after which another host's run counts as dead."""
+    if stale_after is not None:
+        return stale_after
+    try:
+        return STALE_BEATS * float(tags[HEARTBEAT_EVERY])
+    except (KeyError, ValueError):
+        return STALE_AFTER_S
+
+
 def judge(tags: dict[str, str], now: float | None = None,
-          stale_after: float = STALE_AFTER_S) -> Verdict:
+          stale_after: float | None = None) -> Verdict:
     """Is the RUNNING run with these tags dead? (Runs without owner tags: never.)"""
     now = time.time() if now is None else now
+    limit = stale_limit(tags, stale_after)
     if HOST not in tags or PID not in tags:
         return Verdict(False)
     try:
@@ -115,10 +135,10 @@ def judge(tags: dict[str, str], now: float | None = None,
             return Verdict(False)
         return Verdict(True, f"process died (no heartbeat since {since}; pid {pid} on "
                              f"{tags[HOST]} is gone)")
-    if now - beat > stale_after:
+    if now - beat > limit:
         age = (now - beat) / 60
-        return Verdict(True, f"process died (no heartbeat since {since}, {age:.0f} min ago; "
-                             f"owner pid {pid} on {tags[HOST]})")
+        return Verdict(True, f"process died (no heartbeat since {since}, {age:.0f} min ago, "
+                             f"limit {limit / 60:.0f} min; owner pid {pid} on {tags[HOST]})")
     return Verdict(False)
 
 
@@ -126,7 +146,7 @@ def close_dead_runs(
     client: Any,
     experiment_ids: Iterable[str] | None = None,
     echo: Callable[[str], None] | None = None,
-    stale_after: float = STALE_AFTER_S,
+    stale_after: float | None = None,
     dry_run: bool = False,
 ) -> list[tuple[str, str]]:
     """Mark every dead RUNNING run FAILED with its reason; returns ``(run_id, reason)``.
@@ -176,7 +196,7 @@ def close_dead(
     uri: str,
     experiment_ids: Iterable[str] | None = None,
     echo: Callable[[str], None] | None = None,
-    stale_after: float = STALE_AFTER_S,
+    stale_after: float | None = None,
     dry_run: bool = False,
 ) -> list[tuple[str, str]]:
     """:func:`close_dead_runs` on the store at ``uri`` (for callers outside the tracking

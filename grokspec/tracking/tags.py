@@ -22,6 +22,7 @@ HOST = "grokspec.host"  # the machine a RUNNING run's process is on (liveness)
 PID = "grokspec.pid"  # ... its process id
 PID_START = "grokspec.pid_start"  # ... and that process's start time (pid reuse)
 HEARTBEAT = "grokspec.heartbeat"  # last sign of life of a RUNNING run
+HEARTBEAT_EVERY = "grokspec.heartbeat_every"  # seconds between two heartbeats of that run
 PHASE = "grok.phase"  # comprehension | grokking | memorization | confusion (Liu et al.)
 PHASE_RULE = "grok.phase_rule"  # the rule that made grok.phase: liu2022 | grokspec
 

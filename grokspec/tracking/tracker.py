@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -161,6 +162,9 @@ class Tracker:
         self.flush_seconds = flush_seconds
         self._buffer: list[Metric] = []
         self._last_flush = time.monotonic()
+        self._heart: _Heartbeat | None = None
+        if run_id is None:  # a run this process owns: beat until it ends
+            self._heart = _Heartbeat(self)
 
     @classmethod
     def attach(cls, uri: str, run_id: str, flush_seconds: float = 5.0) -> Tracker:
@@ -314,6 +318,8 @@ class Tracker:
 
         A spooled run (its server stopped answering) is replayed now if the server is back,
         else its spool stays for ``grokspec sync``."""
+        if self._heart is not None:
+            self._heart.stop()
         status = RunStatus.to_string(getattr(RunStatus, status))
         try:
             self.flush()
@@ -337,6 +343,35 @@ class Tracker:
         print(f"run {self.run_id} ended while the tracking server {self.uri} was unreachable:"
               f" everything it logged is in {self.spool.dir}; run `grokspec sync` once the "
               "server is back", file=sys.stderr)
+
+
+class _Heartbeat:
+    """Refresh a run's heartbeat tag every ``liveness.HEARTBEAT_EVERY_S`` seconds from a
+    daemon thread, so liveness across hosts does not wait for the run's next evaluation. One
+    small request a minute, never on the training path; a failed beat is skipped (the next
+    metric flush or beat tries again), and a spooled run does not beat (its server is gone).
+    A SIGKILL stops it with the process: that silence is what marks the run dead."""
+
+    def __init__(self, tracker: Tracker, every: float | None = None) -> None:
+        self.tracker = tracker
+        self.every = liveness.HEARTBEAT_EVERY_S if every is None else every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name=f"grokspec-heartbeat-{tracker.run_id[:8]}")
+        self._thread.start()
+
+    def _run(self) -> None:
+        t = self.tracker
+        while not self._stop.wait(self.every):
+            if t.spool.active:
+                continue
+            try:
+                t.client.set_tag(t.run_id, liveness.HEARTBEAT, liveness.heartbeat_value())
+            except Exception:  # noqa: BLE001, S112 - a missed beat is retried next interval
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 def _check_artifact_name(name: str) -> None:
