@@ -204,3 +204,31 @@ def test_a_tracking_uri_with_a_garbage_port_is_one_line(
     assert main(["run", str(spec), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot be parsed" in err
+
+
+def test_ray_on_a_cluster_refuses_stores_other_nodes_cannot_share(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A SQLite file, or a server whose artifact root is a local path: exit 2, one line, no
+    Ray started, nothing trained; --shared-filesystem says every node mounts the path."""
+    import yaml
+
+    from grokspec.cli.main import main
+    from grokspec.tracking import health
+    from tests.helpers import TINY_GROK
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(yaml.safe_dump({**TINY_GROK, "sweep": {"seeds": [0, 1]},
+                                    "tracking": {"uri": f"sqlite:///{tmp_path / 'm.db'}"}}))
+    assert main(["sweep", str(spec), "--executor", "ray", "--address", "auto"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "is a file on this machine" in err[-1] and "--shared-filesystem" in err[-1]
+    from grokspec.tracking.store import RunStore
+
+    # A server started with a local --default-artifact-root hands out plain paths.
+    monkeypatch.setattr(RunStore, "artifact_location", lambda self, exp_id: "/srv/mlruns/1")
+    monkeypatch.setattr(health, "is_http", lambda uri: True)
+    problem = health.local_paths_problem(f"sqlite:///{tmp_path / 'm.db'}", "e")
+    assert problem and "/srv/mlruns/1" in problem and "--artifacts-destination" in problem
+    monkeypatch.setattr(RunStore, "artifact_location", lambda self, exp_id: "mlflow-artifacts:/1")
+    assert health.local_paths_problem(f"sqlite:///{tmp_path / 'm.db'}", "e") is None

@@ -29,6 +29,10 @@ def add_execution_args(p: argparse.ArgumentParser) -> None:
                    help="Ray cluster address (auto, ray://host:10001); default: start a local "
                    "Ray instance. Several machines must log to an `mlflow server` "
                    "(tracking.uri: http://host:5000), not a SQLite file")
+    p.add_argument("--shared-filesystem", action="store_true",
+                   help="with --executor ray --address: every node sees the store's local "
+                   "paths (a SQLite file, a server's local artifact root) at the same place, "
+                   "e.g. one NFS mount; without it such a sweep is refused")
     p.add_argument("--resume", action="store_true",
                    help="continue killed runs from their last checkpoint "
                    "(tracking.checkpoint_every); sweeps always skip finished points")
@@ -162,14 +166,17 @@ def run_sweeps(paths: Sequence[str], args: argparse.Namespace) -> int:
                                  progress=sys.stderr.isatty() and not getattr(
                                      args, "no_progress", False))
         uri = resolve_uri(sweep.experiment.tracking.uri)
-        if args.executor == "ray" and args.address and uri.startswith("sqlite"):
-            print("warning: other machines cannot write to a local SQLite store; run "
-                  "`mlflow server` and set tracking.uri: http://HOST:5000", file=sys.stderr)
         print(f"sweep '{sweep.name}': {len(sweep.points)} points", file=sys.stderr)
-        from grokspec.tracking.health import preflight
+        from grokspec.tracking.health import local_paths_problem, preflight
 
         if not preflight([uri], lambda m: print(m, file=sys.stderr)):
             return 2  # the store is unusable: one line said why, nothing was trained
+        if args.executor == "ray" and args.address and not getattr(
+                args, "shared_filesystem", False):
+            problem = local_paths_problem(uri, sweep.experiment.tracking.experiment)
+            if problem:  # workers on other nodes would write where nobody reads
+                print(f"{sweep.source}: {problem}", file=sys.stderr)
+                return 2
         try:
             result = run_sweep(sweep, executor, device=args.device, resume=args.resume,
                                fresh=args.fresh, echo=lambda m: print(m, file=sys.stderr))

@@ -115,6 +115,31 @@ def store_problem(uri: str) -> str | None:
     return None
 
 
+def local_paths_problem(uri: str, experiment: str) -> str | None:
+    """Why Ray workers on other machines cannot share this store (None: they can): a SQLite
+    file, or a tracking server that gives runs an artifact location on its own disk (started
+    with a local ``--default-artifact-root`` and no ``--artifacts-destination``), where each
+    worker would write curves, histories and checkpoints to its own disk."""
+    if not is_http(uri):
+        return (f"tracking.uri {uri} is a file on this machine: Ray workers on other nodes "
+                "cannot write to it (run `mlflow server --host 0.0.0.0 --allowed-hosts HOST "
+                "--artifacts-destination DIR` and set tracking.uri: http://HOST:5000, or pass "
+                "--shared-filesystem if every node mounts it at the same path)")
+    from grokspec.tracking.store import RunStore
+
+    store = RunStore(uri)
+    exp_id = store.experiment_id(experiment, create=True)
+    location = store.artifact_location(exp_id) if exp_id else ""
+    if location.startswith(("file:", "/")):
+        return (f"the tracking server {uri} stores experiment '{experiment}''s artifacts at "
+                f"{location}, a path on whichever machine writes them: workers on other nodes "
+                "would keep curves, histories and checkpoints on their own disks (restart the "
+                "server with --artifacts-destination DIR, which proxies them as "
+                "mlflow-artifacts:/, or pass --shared-filesystem if every node mounts that "
+                "path)")
+    return None
+
+
 def check_stores(uris: Iterable[str]) -> list[str]:
     """:func:`store_problem` for each distinct URI; the problems found."""
     problems = []
