@@ -28,19 +28,8 @@ from grokspec.metrics.measures import (
 )
 from grokspec.spec.loading import SpecError
 from tests.helpers import experiment
-from tests.metrics_helpers import TINY_TRANSFORMER, measured, with_learner
-
-P = 11
-GP_TRAIN = {"optimizer": {"kind": "adam", "lr": 0.1, "weight_decay": 0.0}}
-LEARNERS = {
-    "mlp": {"kind": "mlp", "width": 16, "depth": 2},
-    "mlp_embedding": {"kind": "mlp", "width": 16, "input_encoding": "embedding", "embed_dim": 8},
-    "transformer": TINY_TRANSFORMER,
-    "moe_transformer": {**TINY_TRANSFORMER, "kind": "moe_transformer", "layers": 2},
-    "linear": {"kind": "linear"},
-    "bayesian_mlp": {"kind": "bayesian_mlp", "width": 16},
-    "gp": {"kind": "gp"},
-}
+from tests.learner_cases import GP_TRAIN, LEARNERS, P  # noqa: F401
+from tests.metrics_helpers import measured, with_learner
 
 
 def built(key: str):  # noqa: ANN201

@@ -223,12 +223,25 @@ def test_ray_on_a_cluster_refuses_stores_other_nodes_cannot_share(
     assert main(["sweep", str(spec), "--executor", "ray", "--address", "auto"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "is a file on this machine" in err[-1] and "--shared-filesystem" in err[-1]
-    from grokspec.tracking.store import RunStore
+    from mlflow import MlflowClient
+
+    def located(where: str) -> None:  # a server that hands out this artifact location
+        for method in ("get_experiment_by_name", "get_experiment"):
+            real = getattr(MlflowClient, method)
+
+            def get(self, key, real=real):  # noqa: ANN001, ANN202
+                exp = real(self, key)
+                if exp is not None:
+                    object.__setattr__(exp, "_artifact_location", where)
+                return exp
+            monkeypatch.setattr(MlflowClient, method, get)
 
     # A server started with a local --default-artifact-root hands out plain paths.
-    monkeypatch.setattr(RunStore, "artifact_location", lambda self, exp_id: "/srv/mlruns/1")
+    located("/srv/mlruns/1")
     monkeypatch.setattr(health, "is_http", lambda uri: True)
     problem = health.local_paths_problem(f"sqlite:///{tmp_path / 'm.db'}", "e")
     assert problem and "/srv/mlruns/1" in problem and "--artifacts-destination" in problem
-    monkeypatch.setattr(RunStore, "artifact_location", lambda self, exp_id: "mlflow-artifacts:/1")
+    monkeypatch.undo()
+    monkeypatch.setattr(health, "is_http", lambda uri: True)
+    located("mlflow-artifacts:/1")
     assert health.local_paths_problem(f"sqlite:///{tmp_path / 'm.db'}", "e") is None

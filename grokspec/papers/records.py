@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,15 @@ def differing_field(run: dict[str, Any], exp: Experiment) -> str | None:
     now = flatten(trained(exp))
     rec = flatten({k: v for k, v in run["spec"].items() if k not in UNTRAINED})
     return next((key for key in sorted(set(now) & set(rec)) if now[key] != rec[key]), None)
+
+
+def still_valid(saved: Sequence[dict[str, Any]],
+                points: Sequence[tuple[str, Experiment]]) -> dict[str, RunRecord]:
+    """The saved FINISHED records (by label) that still train what their point trains: a
+    paper collected in an earlier session keeps them instead of training them again."""
+    by_label = {r.get("label"): r for r in saved if r.get("status") == "FINISHED"}
+    return {label: decode(by_label[label], exp) for label, exp in points
+            if label in by_label and differing_field(by_label[label], exp) is None}
 
 
 def match(path: Path, paper: str, runs: list[dict[str, Any]],

@@ -115,16 +115,10 @@ def collect(
         return found
 
     found = {} if rerun else find()
-    kept: dict[str, RunRecord] = {}
-    if not rerun:
-        by_label = {r.get("label"): r for r in saved if r.get("status") == "FINISHED"}
-        for t in tgts:
-            old = by_label.get(t.label)
-            if found.get(t.label) is None and old is not None and \
-                    rec_io.differing_field(old, t.experiment) is None:
-                kept[t.label] = rec_io.decode(old, t.experiment)
-        if kept:
-            echo(f"{path.name}: {len(kept)} point(s) kept from the records file")
+    kept = {} if rerun else rec_io.still_valid(
+        saved, [(t.label, t.experiment) for t in tgts if found.get(t.label) is None])
+    if kept:
+        echo(f"{path.name}: {len(kept)} point(s) kept from the records file")
     missing = [t for t in tgts if found.get(t.label) is None and t.label not in kept]
     if missing and not run_missing:
         echo(f"{path.name}: {len(missing)} of {len(tgts)} run(s) not in MLflow (--read-only)")

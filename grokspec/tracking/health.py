@@ -125,11 +125,13 @@ def local_paths_problem(uri: str, experiment: str) -> str | None:
                 "cannot write to it (run `mlflow server --host 0.0.0.0 --allowed-hosts HOST "
                 "--artifacts-destination DIR` and set tracking.uri: http://HOST:5000, or pass "
                 "--shared-filesystem if every node mounts it at the same path)")
-    from grokspec.tracking.store import RunStore
+    from grokspec.tracking.store_lock import client_for
 
-    store = RunStore(uri)
-    exp_id = store.experiment_id(experiment, create=True)
-    location = store.artifact_location(exp_id) if exp_id else ""
+    client = client_for(uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:  # created the way runs create it, so the server picks its location
+        exp = client.get_experiment(client.create_experiment(experiment))
+    location = str(exp.artifact_location or "")
     if location.startswith(("file:", "/")):
         return (f"the tracking server {uri} stores experiment '{experiment}''s artifacts at "
                 f"{location}, a path on whichever machine writes them: workers on other nodes "

@@ -68,10 +68,6 @@ class RunStore:
     def experiment_name(self, experiment_id: str) -> str:
         return self._client.get_experiment(experiment_id).name
 
-    def artifact_location(self, experiment_id: str) -> str:
-        """Where the experiment's runs put artifacts (a server decides for its clients)."""
-        return str(self._client.get_experiment(experiment_id).artifact_location or "")
-
     def experiment_tags(self, experiment_id: str) -> dict[str, str]:
         return dict(self._client.get_experiment(experiment_id).tags)
 
