@@ -306,7 +306,7 @@ def validate_model(
             loc = tuple(err["loc"])
             fields = _field_names(model, loc[:-1]) if err["type"] == "extra_forbidden" else []
             path = (*prefix, *_user_path(loc, data))
-            # A model-level check that blames one field names it (grokspec.specbase.field_error).
+            # A model-level check that blames one field names it (grokspec.spec.base.field_error).
             blamed = (err.get("ctx") or {}).get("field")
             if blamed:
                 path = (*path, *str(blamed).split("."))
