@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 class GradientRunner:
     features: ClassVar[frozenset[str]] = frozenset(
-        {"grokfast", "early_stop", "checkpoint", "resume", "vectorize"}
+        {"grokfast", "early_stop", "checkpoint", "resume", "vectorize",
+         "train_metrics_from_batches"}
     )
 
     def build(self, experiment: Any, dataset: Any) -> nn.Module:

@@ -127,6 +127,18 @@ class Experiment(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _train_metrics_apply(self) -> Experiment:
+        """Per-subset train metrics (sparse subclasses, corrupted labels) are taken per
+        training example: batches would silently drop them."""
+        ds = self.dataset
+        if self.train.train_metrics == "batches" and (
+                getattr(ds, "kind", "") == "subclass" or getattr(ds, "label_noise", 0.0)):
+            raise field_error("train.train_metrics", "batches cannot give the per-subset train "
+                              "metrics this dataset has (train/acc_subclass/*, accuracy on "
+                              "corrupted labels): use train_metrics: full")
+        return self
+
+    @model_validator(mode="after")
     def _fits_in_memory(self) -> Experiment:
         """Sizes no machine here can hold, an empty split, a batch larger than the data:
         rejected now with the estimate and the limit (grokspec.spec.limits)."""
@@ -176,6 +188,7 @@ class Experiment(StrictModel):
         # those runs are found by this hash.
         if not data["train"]["optimizer"].get("groups"):
             data["train"]["optimizer"].pop("groups", None)
+        data["train"].pop("train_metrics", None)  # what is logged, not what is trained
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -26,6 +26,7 @@ FEATURES: Mapping[str, str] = {
     "checkpoint": "tracking.checkpoint_every",
     "resume": "--resume",
     "vectorize": "sweep.vectorize",
+    "train_metrics_from_batches": "train.train_metrics",
 }
 
 
@@ -38,6 +39,8 @@ def used_features(experiment: Experiment) -> dict[str, str]:
         used["early_stop"] = FEATURES["early_stop"]
     if experiment.tracking.checkpoint_every is not None:
         used["checkpoint"] = FEATURES["checkpoint"]
+    if experiment.train.train_metrics == "batches":
+        used["train_metrics_from_batches"] = FEATURES["train_metrics_from_batches"]
     return used
 
 

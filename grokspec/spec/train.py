@@ -196,6 +196,17 @@ class TrainSpec(StrictModel):
         "(torch.split over the epoch, as the Grokfast code's loop does).",
     )
     eval_every: int = Field(default=100, ge=1, description="Evaluate every N steps.")
+    train_metrics: Literal["full", "batches"] = Field(
+        default="full",
+        description="Where `train/loss` and `train/acc` at an evaluation come from. full: a "
+        "forward pass over the whole training set, in eval mode. batches: the mean over the "
+        "training batches since the previous evaluation, from the training steps' own "
+        "forward passes (train mode; weighted by rows), as the Grokfast and Power et al. "
+        "loops report train accuracy: no extra forward, so evaluation costs only the test "
+        "set. The step-0 evaluation (no batch yet) is full; per-subset train metrics "
+        "(`train/acc_subclass/*`, corrupted labels) need full. Logging only: the training "
+        "trajectory and the spec hash are the same either way.",
+    )
     stop: StopSpec | None = Field(
         default=None, description="Stop once grokked; omit to always run `steps`."
     )

@@ -31,10 +31,20 @@ if TYPE_CHECKING:
 
 
 class SingleLearner:
-    """One model: ``losses`` is its loss as a one-element vector."""
+    """One model: ``losses`` is its loss as a one-element vector.
 
-    def __init__(self, model: nn.Module, runner: Runner) -> None:
+    ``keep_outputs``: remember the training forward's outputs (``outputs``, detached), for
+    train metrics taken from the training batches (``train.train_metrics: batches``)."""
+
+    def __init__(self, model: nn.Module, runner: Runner, keep_outputs: bool = False) -> None:
         self.model, self.runner = model, runner
+        self.outputs: list[torch.Tensor] = []
+        if keep_outputs:
+            model.register_forward_hook(self._keep)
+
+    def _keep(self, _module: nn.Module, _inputs: Any, out: torch.Tensor) -> None:
+        if torch.is_grad_enabled():  # the training forward, not an evaluation's
+            self.outputs = [out.detach()]
 
     def parameters(self) -> list[nn.Parameter]:
         return list(self.model.parameters())
@@ -63,22 +73,32 @@ class _Functional:
 
     def __init__(self, base: nn.Module, params: dict, buffers: dict) -> None:
         self.base, self.params, self.buffers = base, params, buffers
+        self.out: torch.Tensor | None = None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return functional_call(self.base, (self.params, self.buffers), (x,))
+        self.out = functional_call(self.base, (self.params, self.buffers), (x,))
+        return self.out
 
 
 class StackedLearner:
     """N models of one architecture as stacked tensors (leading member dimension)."""
 
-    def __init__(self, models: list[nn.Module], runner: Runner, template: Batch) -> None:
+    def __init__(self, models: list[nn.Module], runner: Runner, template: Batch,
+                 keep_outputs: bool = False) -> None:
         self.models, self.runner = models, runner
         self.params, self.buffers = stack_module_state(models)
         base = copy.deepcopy(models[0]).to("meta")
+        self.keep_outputs = keep_outputs
+        self.outputs: list[torch.Tensor] = []
 
-        def one(p: dict, b: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        def one(p: dict, b: dict, x: torch.Tensor, y: torch.Tensor) -> Any:
             batch = Batch(None, x, y, template.dataset, template.train)
-            return runner.loss(_Functional(base, p, b), batch)  # type: ignore[arg-type]
+            model = _Functional(base, p, b)
+            loss = runner.loss(model, batch)  # type: ignore[arg-type]
+            if keep_outputs:  # returned through vmap: one (rows, ...) slice per member
+                assert model.out is not None, "the runner's loss never called the model"
+                return loss, model.out.detach()
+            return loss
 
         self._losses = vmap(one)
 
@@ -93,7 +113,11 @@ class StackedLearner:
     def losses(self, batches: list[Batch]) -> torch.Tensor:
         xb = torch.stack([b.x for b in batches])
         yb = torch.stack([b.y for b in batches])
-        return self._losses(self.params, self.buffers, xb, yb)
+        out = self._losses(self.params, self.buffers, xb, yb)
+        if self.keep_outputs:
+            out, outputs = out
+            self.outputs = list(outputs.unbind(0))
+        return out
 
     def member_model(self, j: int) -> nn.Module:
         """Member ``j`` as a real module (its slice copied in), for evaluation and measures."""

@@ -76,21 +76,22 @@ def standard_metrics(
     model: nn.Module, dataset: Dataset, train: TrainSpec, tensors: dict[str, torch.Tensor]
 ) -> dict[str, float]:
     """The uniform metric set for a torch model (see :mod:`grokspec.metrics.names`), plus
-    the model's own ``extra_metrics()`` where it has them (e.g. the Bayesian net's KL)."""
-    tr_loss, tr_acc, tr_ok = evaluate(model, tensors["x_train"], tensors["y_train"], dataset, train)
+    the model's own ``extra_metrics()`` where it has them (e.g. the Bayesian net's KL).
+
+    ``tensors`` without ``x_train``: the test side only (the loop supplies the train metrics
+    from the training batches, ``train.train_metrics: batches``)."""
     te_loss, te_acc, te_ok = evaluate(model, tensors["x_test"], tensors["y_test"], dataset, train)
-    metrics = {
-        names.TRAIN_LOSS: tr_loss,
-        names.TRAIN_ACC: tr_acc,
-        names.TEST_LOSS: te_loss,
-        names.TEST_ACC: te_acc,
-        names.WEIGHT_NORM: weight_norm(model),
-    }
-    # Per-subclass test accuracy, accuracy on corrupted labels: from the correctness above.
-    metrics.update(
-        subset_metrics(dataset.meta_train, dataset.meta_test, dataset.y_test, tr_ok, te_ok,
-                       dataset.y_train)
-    )
+    metrics = {names.TEST_LOSS: te_loss, names.TEST_ACC: te_acc,
+               names.WEIGHT_NORM: weight_norm(model)}
+    if "x_train" in tensors:
+        tr_loss, tr_acc, tr_ok = evaluate(model, tensors["x_train"], tensors["y_train"],
+                                          dataset, train)
+        metrics.update({names.TRAIN_LOSS: tr_loss, names.TRAIN_ACC: tr_acc})
+        # Per-subclass test accuracy, accuracy on corrupted labels: from the correctness.
+        metrics.update(
+            subset_metrics(dataset.meta_train, dataset.meta_test, dataset.y_test, tr_ok, te_ok,
+                           dataset.y_train)
+        )
     extra = getattr(model, "extra_metrics", None)
     if callable(extra):
         metrics.update(extra())

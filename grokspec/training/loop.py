@@ -33,6 +33,7 @@ from grokspec.spec.experiment import Experiment
 from grokspec.training.batched import SingleLearner, StackedLearner
 from grokspec.training.batches import Batch, BatchStream
 from grokspec.training.checkpoint import Checkpoint, checkpoint_path, rng_state, set_rng_state
+from grokspec.training.evaluation import accuracy, loss_fn
 from grokspec.training.grouping import why_not_batched
 from grokspec.training.optim import build_update
 from grokspec.training.runner import Runner
@@ -160,15 +161,17 @@ def train(
     streams = [BatchStream(m.dataset.n_train, spec.batch_size, m.experiment.seed, device,
                            spec.last_batch)
                for m in members]
+    from_batches = spec.train_metrics == "batches"  # batch members agree (batch_key)
     if len(members) == 1:
-        learner: SingleLearner | StackedLearner = SingleLearner(models[0], runner)
+        learner: SingleLearner | StackedLearner = SingleLearner(models[0], runner,
+                                                                from_batches)
     else:
         why = why_not_batched([m.experiment for m in members], models[0])
         if why:
             raise NotVectorizable(why)
         template = Batch(None, tensors[0]["x_train"], tensors[0]["y_train"],
                          members[0].dataset, spec)
-        learner = StackedLearner(models, runner, template)
+        learner = StackedLearner(models, runner, template, from_batches)
     # torch's optimizer and GradFilter, or per-member ones when the members' settings differ
     trains = [m.experiment.train for m in members]
     opt, sched, grokfast = build_update(learner.parameters(), trains, learner.groups())
@@ -177,14 +180,26 @@ def train(
     parts: dict[str, Any] = {"learner": learner, "optimizer": opt, "scheduler": sched,
                              "grokfast": grokfast}
 
+    # train.train_metrics: batches -> per member: summed loss, summed correct, rows, of the
+    # training batches since the last evaluation (tensors: no device sync per step)
+    seen: list[list[Any]] = [[0.0, 0.0, 0] for _ in members]
+
     def evaluate(step: int) -> None:
         for j, m in enumerate(members):
             if m.active:
                 model = learner.member_model(j)
+                batch_side = from_batches and seen[j][2] > 0
+                on = ({k: v for k, v in tensors[j].items() if not k.endswith("_train")}
+                      if batch_side else tensors[j])
                 # The measures read this evaluation's forward pass (outputs, probe points)
                 # instead of running the model again (grokspec.metrics.capture).
                 with capturing(model, m.measures):
-                    metrics = runner.evaluate(model, m.dataset, spec, tensors[j])
+                    metrics = runner.evaluate(model, m.dataset, spec, on)
+                if batch_side:
+                    loss_sum, correct, rows = seen[j]
+                    metrics[names.TRAIN_LOSS] = float(loss_sum) / rows
+                    metrics[names.TRAIN_ACC] = float(correct) / rows
+                    seen[j] = [0.0, 0.0, 0]
                 m.record(step, metrics, model)
                 if not m.active and len(members) > 1:  # the batch trains on: keep its state
                     m.model = copy.deepcopy(model)
@@ -215,6 +230,12 @@ def train(
                 t["x_train"][idx], t["y_train"][idx])
             batches.append(Batch(idx, x, y, members[0].dataset, spec))
         losses = optimisation_step(learner, opt, sched, grokfast, batches)
+        if from_batches:
+            for j, (b, out) in enumerate(zip(batches, learner.outputs, strict=True)):
+                n = int(b.y.shape[0])
+                seen[j][0] += loss_fn(out, b.y, members[j].dataset, spec) * n
+                seen[j][1] += accuracy(out, b.y, members[j].dataset).sum()
+                seen[j][2] += n
         if check_every_step:
             for m, value in zip(members, losses.tolist(), strict=True):
                 if m.active and not math.isfinite(value):
