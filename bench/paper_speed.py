@@ -14,6 +14,8 @@ so load on a shared machine hits all alike; medians of ``--repeats``.
 - steady state: CPU of (warm-up + N) steps minus CPU of the warm-up alone, per step, with
   evaluation at the paper's cadence (grokspec: train and test sets, its uniform metrics);
 - grokspec's training step alone (no evaluation in the window) and evaluation's share;
+- grokspec with ``train.train_metrics: batches`` (train metrics from the training batches,
+  as the authors' loops take them: evaluation forwards the test set only);
 - the training step against the single-core matmul floor: its matmul FLOPs (torch's
   FlopCounterMode) at the best GFLOP/s plain ``torch.mm`` reaches on the step's shapes;
 - whole process at one step (fixed cost): ``grokspec run`` into a throw-away store vs the
@@ -66,12 +68,13 @@ def setting(name: str):  # noqa: ANN201 - (experiment, peer factory, eval_every)
     return exp, lambda p: NandaTransformer(p + 1, 3, layers=1), 100
 
 
-def grokspec_run(exp, eval_every: int) -> Callable[[int], float]:  # noqa: ANN001
+def grokspec_run(exp, eval_every: int, metrics: str = "full") -> Callable[[int], float]:  # noqa: ANN001
     data = exp.dataset.build(exp.seed)
 
     def run(steps: int) -> float:
         e = exp.model_copy(deep=True)
         e.train.steps, e.train.stop, e.train.eval_every = steps, None, eval_every
+        e.train.train_metrics = metrics  # batches: train metrics from the training steps
         t = time.process_time()
         fit(e, "cpu", dataset=data, measures=False)
         return time.process_time() - t
@@ -188,12 +191,13 @@ def main() -> None:
     print(f"torch {torch.__version__}; CPU s/step, 1 thread, medians of {args.repeats}, "
           f"{args.steps} steps past {WARM} warm-up steps")
     print(f"{'setting':<12}{'transcribed':>12}{'grokspec':>10}{'ratio':>7}{'train':>8}"
-          f"{'eval %':>8}{'floor %':>8}")
+          f"{'eval %':>8}{'floor %':>8}{'batches':>9}{'ratio':>7}{'eval %':>8}")
     for name in args.only or ["grokfast", "danielmamay", "nanda"]:
         exp, make, every = setting(name)
         steps = max(args.steps // (10 if exp.train.batch_size == "full" else 1), 10)
         cont = {"peer": transcribed(name, exp, make, every), "ours": grokspec_run(exp, every),
-                "train": grokspec_run(exp, 10**9)}
+                "train": grokspec_run(exp, 10**9),
+                "batches": grokspec_run(exp, every, "batches")}
         times: dict[str, list[float]] = {k: [] for k in cont}
         for _ in range(args.repeats):
             for k, c in cont.items():
@@ -204,6 +208,8 @@ def main() -> None:
               f"{med['peer'] / med['ours']:>6.2f}x{med['train']:>8.4f}"
               f"{100 * (1 - med['train'] / med['ours']):>7.0f}%"
               f"{100 * gflop / rate / med['train']:>7.0f}%"
+              f"{med['batches']:>9.4f}{med['peer'] / med['batches']:>6.2f}x"
+              f"{100 * (1 - med['train'] / med['batches']):>7.0f}%"
               f"   (eval every {every}; step {gflop:.2f} GFLOP, mm {rate:.0f} GFLOP/s)")
     if not args.no_process:
         cpu = [whole_process(ROOT / "specs/papers/lee2024.yaml", ["--only", "grokfast_ema seed=0"])
