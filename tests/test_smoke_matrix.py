@@ -28,6 +28,7 @@ DATASETS: dict[str, dict[str, Any]] = {
                               "train_fraction": 0.6},
     "modular x/y": {"kind": "modular", "op": "x/y", "p": 7, "train_fraction": 0.6},
     "permutation": {"kind": "permutation", "n": 3, "train_fraction": 0.6},
+    "addition": {"kind": "addition", "p": 6, "train_fraction": 0.6},
     "parity": {"kind": "parity", "n_bits": 6, "k": 2, "n_examples": 64, "train_size": 32},
     "teacher": {"kind": "teacher", "dim": 4, "n_examples": 40, "train_size": 20,
                 "teacher_width": 4},
@@ -53,7 +54,8 @@ MLP_SHAPES = [
     {"depth": depth, "activation": act, "input_encoding": enc, "width": 8}
     for depth, act, enc in itertools.product((1, 2), ("relu", "quadratic", "tanh"),
                                              ("one_hot", "embedding"))
-]
+] + [{"depth": 2, "activation": "tanh", "input_encoding": "embedding_sum", "embed_dim": 1,
+      "width": 8}]
 LEARNERS: list[tuple[str, dict[str, Any]]] = (
     [("transformer", s) for s in TRANSFORMER_SHAPES]
     + [("moe_transformer", {"layers": layers, "layer_norm": ln, "experts": 2, **TINY_T})
@@ -80,6 +82,10 @@ def accepts(kind: str, shape: dict[str, Any], family: str) -> bool:
     ln_cls = model_for(ln_model, (kind,))
     if ds_cls.input_kind not in ln_cls.input_kinds:
         return False
+    if "input_encoding" in shape and ds_cls.input_kind != "tokens":
+        return False  # says how tokens are read: rejected on features (tests/test_optimizer_groups)
+    if shape.get("output") == "vocabulary" and not ds_cls.classes_are_tokens:
+        return False  # classes beyond the tokens: rejected at validation
     if "operator_token" in shape and family == "permutation":
         return False  # two operand tokens only (rejected at build, tested elsewhere)
     if shape.get("readout") == "fixed_mean" and ds_cls.task != "regression":

@@ -33,6 +33,7 @@ class AdditionSpec(DatasetSpecBase):
 
     kind: Literal["addition"] = "addition"
     input_kind: ClassVar[InputKind] = "tokens"
+    classes_are_tokens: ClassVar[bool] = False  # sums reach 2p - 2
     p: int = Field(
         default=10,
         ge=2,

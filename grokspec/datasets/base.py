@@ -98,6 +98,9 @@ class DatasetSpecBase(StrictModel):
     #: fixes a training-set size (Kumar et al.'s 550 points) sets default_train_size.
     default_train_fraction: ClassVar[float] = 0.3
     default_train_size: ClassVar[int | None] = None
+    #: Token families: is every class one of the input tokens (x op y mod p: yes)? A learner
+    #: that unembeds to its input vocabulary checks this at validation.
+    classes_are_tokens: ClassVar[bool] = True
 
     train_fraction: float | None = Field(
         default=None,

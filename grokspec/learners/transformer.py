@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from grokspec.datasets.base import Dataset
+    from grokspec.spec.experiment import Experiment
 
 
 class TransformerSpec(LearnerSpecBase):
@@ -132,6 +133,13 @@ class TransformerSpec(LearnerSpecBase):
         """Positions the model sees for ``operands`` dataset tokens: operands, the operator
         token if any, and ``=``."""
         return operands + 1 + int(self.operator_token)
+
+    def check_experiment(self, experiment: Experiment) -> None:
+        ds = experiment.dataset
+        if self.output == "vocabulary" and not type(ds).classes_are_tokens:
+            raise field_error("output", f"output: vocabulary unembeds to the input tokens, but "
+                              f"dataset kind '{ds.kind}' has classes that are not tokens "
+                              "(use output: classes)")
 
     def check_dataset(self, dataset: Dataset) -> None:
         if dataset.input_kind != "tokens" or dataset.task != "classification":
