@@ -39,7 +39,8 @@ class LearnerSpecBase(StrictModel):
         """Raise ValueError with advice if this learner cannot consume ``dataset``."""
 
     def check_experiment(self, experiment: Experiment) -> None:
-        """Raise ValueError (or :func:`grokspec.spec.base.field_error`) if this learner cannot
+        """Raise ValueError (or :func:`grokspec.spec.base.field_error`, its path relative to the
+        experiment: ``learner.readout``, ``train.loss``) if this learner cannot
         run under the rest of the experiment: the training settings, or the dataset's size
         where it is known before building (e.g. the GP's memory estimate). Called at
         validation, so a spec that cannot run is rejected before anything is built.

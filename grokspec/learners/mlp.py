@@ -108,10 +108,10 @@ class MLPSpec(LearnerSpecBase):
         fields = self.model_fields_set & {"input_encoding", "embed_dim"}
         if fields and experiment.dataset.input_kind != "tokens":
             name = sorted(fields)[0]
-            raise field_error(name, f"{name} says how tokens are read; dataset kind "
+            raise field_error(f"learner.{name}", f"{name} says how tokens are read; dataset kind "
                               f"'{experiment.dataset.kind}' gives feature vectors (remove it)")
         if self.readout == "fixed_mean" and experiment.dataset.task != "regression":
-            raise field_error("readout", "readout: fixed_mean averages the hidden units into "
+            raise field_error("learner.readout", "readout: fixed_mean averages the hidden units into "
                               "one output: it needs a regression dataset (use readout: "
                               "trained for classification)")
 

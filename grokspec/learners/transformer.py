@@ -137,7 +137,7 @@ class TransformerSpec(LearnerSpecBase):
     def check_experiment(self, experiment: Experiment) -> None:
         ds = experiment.dataset
         if self.output == "vocabulary" and not type(ds).classes_are_tokens:
-            raise field_error("output", f"output: vocabulary unembeds to the input tokens, but "
+            raise field_error("learner.output", f"output: vocabulary unembeds to the input tokens, but "
                               f"dataset kind '{ds.kind}' has classes that are not tokens "
                               "(use output: classes)")
 
