@@ -111,9 +111,9 @@ class MLPSpec(LearnerSpecBase):
             raise field_error(f"learner.{name}", f"{name} says how tokens are read; dataset kind "
                               f"'{experiment.dataset.kind}' gives feature vectors (remove it)")
         if self.readout == "fixed_mean" and experiment.dataset.task != "regression":
-            raise field_error("learner.readout", "readout: fixed_mean averages the hidden units into "
-                              "one output: it needs a regression dataset (use readout: "
-                              "trained for classification)")
+            raise field_error("learner.readout", "readout: fixed_mean averages the hidden "
+                              "units into one output: it needs a regression dataset (use "
+                              "readout: trained for classification)")
 
     def build(self, dataset: Dataset) -> nn.Module:
         from grokspec.learners.models.mlp import MLP

@@ -137,9 +137,9 @@ class TransformerSpec(LearnerSpecBase):
     def check_experiment(self, experiment: Experiment) -> None:
         ds = experiment.dataset
         if self.output == "vocabulary" and not type(ds).classes_are_tokens:
-            raise field_error("learner.output", f"output: vocabulary unembeds to the input tokens, but "
-                              f"dataset kind '{ds.kind}' has classes that are not tokens "
-                              "(use output: classes)")
+            raise field_error("learner.output", "output: vocabulary unembeds to the input "
+                              f"tokens, but dataset kind '{ds.kind}' has classes that are not "
+                              "tokens (use output: classes)")
 
     def check_dataset(self, dataset: Dataset) -> None:
         if dataset.input_kind != "tokens" or dataset.task != "classification":
