@@ -13,8 +13,9 @@ import gzip
 from pathlib import Path
 
 from grokspec.papers import records as rec_io
+from grokspec.papers.markdown import markdown
 from grokspec.papers.registry import claim
-from grokspec.papers.report import from_records, markdown, spec_files
+from grokspec.papers.report import from_records, spec_files
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "reproductions.md"

@@ -43,8 +43,8 @@ def _fail(msg: str) -> int:
 def main(args: argparse.Namespace) -> int:
     import os
 
+    from grokspec.papers import markdown, report
     from grokspec.papers import records as rec_io
-    from grokspec.papers import report
     from grokspec.papers.claim import RuleInputError
     from grokspec.papers.registry import PAPERS, claim
     from grokspec.spec.loading import SpecError
@@ -121,6 +121,6 @@ def main(args: argparse.Namespace) -> int:
         print(f"{c.paper}: {res.verdict.label} ({len(res.records)} of {res.n_points} runs)",
               file=sys.stderr)
         results.append(res)
-    report.render(results, out, rec_file, None if args.no_figures else out.parent / "figures")
+    markdown.render(results, out, rec_file, None if args.no_figures else out.parent / "figures")
     print(f"wrote {out}", file=sys.stderr)
     return status
