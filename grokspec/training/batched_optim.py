@@ -100,6 +100,9 @@ class BatchedOptimizer:
             g: _hyper([_in_group(s, g) for s in specs], torch.device("cpu"))
             for g in dict.fromkeys(self.groups) if g is not None
         }
+        #: parameter indices per group, fixed at construction (not re-derived every step)
+        self._indices = {g: [i for i, own in enumerate(self.groups) if own == g]
+                         for g in self.tables}
         self.steps = 0
         self.state: list[dict[str, torch.Tensor]] = [{} for _ in self.params]
         self._uniform: dict[int, tuple[float, bool]] = {}
@@ -141,7 +144,7 @@ class BatchedOptimizer:
             # keyed by ids of this group's coefficient tensors (freed ids get reused)
             self._uniform, self._cols = {}, {}
             lr = self.lr_now(self.steps, group)
-            mine = [i for i, g in enumerate(self.groups) if g == group]
+            mine = self._indices[group]
             if self.kind in SGD_KINDS:
                 self._sgd(hyper, lr, mine)
             else:
