@@ -108,7 +108,8 @@ CLAIM = Claim(
         "they have nothing to read. Read at the 0.9 crossing instead (not the registered "
         "rule, reported only): the distance rises, 0.66 -> 0.73, the consistency rises by "
         "0.10, and train accuracy dips to 0.84 in between, so the pathway parts would still "
-        "fail but one."
+        "fail but one. One seed (issue 18's allowed exception for the long runs: 16 min "
+        "wall per run on a loaded core); seeds 1-2 are for a later collection."
     ),
     amendments=(
         Amendment("2026-11-30", {"phase_rule": "grokspec", "min_consistency_rise": 0.0},
