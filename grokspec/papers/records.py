@@ -90,14 +90,16 @@ def save(path: Path, papers: dict[str, Any]) -> None:
     path.write_bytes(buf.getvalue())
 
 
-def differing_field(run: dict[str, Any], exp: Experiment) -> str | None:
-    """The first trained field on which a record and a spec point disagree (None: the record
-    trains what the point trains; fields only one side has are not compared)."""
+def differing_field(run: dict[str, Any], exp: Experiment) -> tuple[str, Any, Any] | None:
+    """The first trained field on which a record and a spec point disagree, as (field,
+    recorded value, the spec's value); None: the record trains what the point trains (fields
+    only one side has are not compared)."""
     if run.get("spec_hash") == exp.spec_hash():
         return None
     now = flatten(trained(exp))
     rec = flatten({k: v for k, v in run["spec"].items() if k not in UNTRAINED})
-    return next((key for key in sorted(set(now) & set(rec)) if now[key] != rec[key]), None)
+    return next(((key, rec[key], now[key]) for key in sorted(set(now) & set(rec))
+                 if now[key] != rec[key]), None)
 
 
 def still_valid(saved: Sequence[dict[str, Any]],
@@ -123,13 +125,12 @@ def match(path: Path, paper: str, runs: list[dict[str, Any]],
         if exp is None:
             raise RecordsError(f"{where}.label: '{run['label']}' is not a point of "
                                f"specs/papers/{paper}.yaml (points: {sorted(by_label)})")
-        key = differing_field(run, exp)
-        if key is not None:
-            now = flatten(trained(exp))
-            rec = flatten({k: v for k, v in run["spec"].items() if k not in UNTRAINED})
+        differs = differing_field(run, exp)
+        if differs is not None:
+            key, recorded, wanted = differs
             raise RecordsError(
-                f"{where}.spec.{key}: recorded {rec[key]!r}, the spec says "
-                f"{now[key]!r} (the records do not match the spec: rerun "
+                f"{where}.spec.{key}: recorded {recorded!r}, the spec says "
+                f"{wanted!r} (the records do not match the spec: rerun "
                 f"`grokspec report specs/papers/ --only {paper}`)")
         out[run["label"]] = run
     return out

@@ -58,7 +58,7 @@ def why_not_batched(experiments: Sequence[Experiment], model: Any = None) -> str
     (:func:`grokspec.training.batched.model_vectorizable`): no penalty term, dropout or
     batch norm in the built model.
     """
-    from grokspec.spec.features import runner_class, runner_name
+    from grokspec.spec.features import FEATURES, runner_class, runner_name, unsupported
 
     exp = experiments[0]
     name = runner_name(exp)
@@ -66,7 +66,7 @@ def why_not_batched(experiments: Sequence[Experiment], model: Any = None) -> str
         cls = runner_class(name)
     except LookupError as exc:
         return str(exc)
-    if "vectorize" not in getattr(cls, "features", frozenset()):
+    if unsupported(cls, {"vectorize": FEATURES["vectorize"]}):
         return f"runner '{name}' does not honour vectorize"
     if getattr(exp.learner, "dropout", 0.0):
         return "dropout draws different random masks per call"
