@@ -191,3 +191,24 @@ def test_a_transformer_unembedding_to_tokens_is_rejected_on_sums() -> None:
         validate_data(data)
     data["learner"]["output"] = "classes"
     validate_data(data)
+
+
+def test_groups_with_grokfast_and_batch_metrics_grid_batched_equals_alone(
+    tmp_path: Path, client  # noqa: ANN001
+) -> None:
+    """The matrix cell groups x Grokfast x train_metrics: batches x vectorize."""
+    def grid(vectorize: bool) -> Any:
+        spec = yaml.safe_load(yaml.safe_dump(TOY))
+        spec["train"].update({"grokfast": {"alpha": 0.9, "lamb": 1.0},
+                              "train_metrics": "batches"})
+        spec["sweep"] = {"grid": {"train.optimizer.lr": [1e-3, 3e-3]}, "vectorize": vectorize}
+        path = tmp_path / f"gf-{vectorize}.yaml"
+        path.write_text(yaml.safe_dump(spec))
+        return run_sweep(load_sweep(path), device="cpu", echo=lambda m: None)
+
+    batched, alone = grid(True), grid(False)
+    for rb, ra in zip(batched.table, alone.table, strict=True):
+        for m in CORE:
+            hb = [x.value for x in client.get_metric_history(rb["run_id"], m)]
+            ha = [x.value for x in client.get_metric_history(ra["run_id"], m)]
+            assert hb == pytest.approx(ha, rel=1e-4, abs=1e-6), (rb, m)
