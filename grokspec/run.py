@@ -29,6 +29,7 @@ from grokspec.metrics.summary import analyse, summary_metrics
 from grokspec.spec.experiment import Experiment, flatten
 from grokspec.spec.features import runner_name
 from grokspec.tracking import tags as tag
+from grokspec.tracking.checkpoints import mirror_for
 from grokspec.tracking.tracker import Tracker, resolve_uri
 from grokspec.training.grouping import why_not_batched
 from grokspec.training.loop import Member, NotVectorizable, resolve_device, train
@@ -188,8 +189,10 @@ def train_and_close(
     runs: list[OpenRun], runner: Runner, device: Any, resume: bool = False
 ) -> list[RunResult]:
     """Train the open runs' members together, then close every run, whatever happened."""
+    first = runs[0]
+    mirror = mirror_for(first.tracker, first.experiment.spec_hash())
     try:
-        train([r.member for r in runs], runner, device, resume)
+        train([r.member for r in runs], runner, device, resume, mirror)
     except NotVectorizable as exc:  # the built model cannot be batched: one after another
         print(f"vectorize: {exc}; running the seeds one after another", file=sys.stderr)
         return [res for r in runs for res in train_and_close([r], runner, device, resume)]

@@ -342,28 +342,48 @@ class RayExecutor:
             raise RuntimeError(
                 "the ray executor needs Ray: pip install 'grokspec[ray]'"
             ) from None
+        # Ray's periodic "[state-dump]" event statistics (C++ logging every 60 s) reached the
+        # driver's stderr despite log_to_driver=False (issue 19): -1 turns the printing off in
+        # this process and in a local instance ray.init starts
+        os.environ.setdefault("RAY_event_stats_print_interval_ms", "-1")
         started = not ray.is_initialized()
         if started:
             kwargs = {"include_dashboard": False, "log_to_driver": False, **self.init_kwargs}
             ray.init(address=self.address, **kwargs)
-        remote = ray.remote(run_task).options(num_cpus=self.cpus, num_gpus=self.gpus)
+        # max_retries=0: a point whose worker or node is lost is re-queued by grokspec
+        # (below), as a resume, so it continues from its last checkpoint (mirrored through
+        # the tracking server) and the lost attempt's run is closed with the reason.
+        remote = ray.remote(run_task).options(num_cpus=self.cpus, num_gpus=self.gpus,
+                                              max_retries=0)
         for task in tasks:
             task.threads = task.threads or self.threads or max(1, int(self.cpus))
         refs = {remote.remote(t): t for t in tasks}
+        requeued: dict[int, int] = {}
         pending = list(refs)
         line = StatusLine(len(tasks), self.status)
         try:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1, timeout=1.0)
-                line.done += len(done)
                 line.tick(None, len(pending))  # Ray does not say cheaply which run
                 if not done:
                     continue
-                task = refs[done[0]]
+                task = refs.pop(done[0])
                 try:
-                    yield task, ray.get(done[0])
+                    outcomes = ray.get(done[0])
                 except ray.exceptions.RayError as exc:
-                    yield task, failed(task, f"ray task failed: {type(exc).__name__}: {exc}")
+                    why = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+                    if _worker_lost(ray, exc) and requeued.get(id(task), 0) < RAY_REQUEUES:
+                        requeued[id(task)] = requeued.get(id(task), 0) + 1
+                        close_lost_runs(task, f"its Ray worker or node was lost ({why}); "
+                                              f"the point was re-queued as a resume")
+                        task.resume = True
+                        ref = remote.remote(task)
+                        refs[ref] = task
+                        pending.append(ref)
+                        continue
+                    outcomes = failed(task, f"ray task failed: {why}")
+                line.done += 1
+                yield task, outcomes
         finally:
             # Graceful first: a KeyboardInterrupt in each task, whose run then flushes its
             # metrics, writes history.csv/curves.png and closes KILLED; forced after a grace.
@@ -375,6 +395,31 @@ class RayExecutor:
                     ray.cancel(ref, force=True)
             if started:
                 ray.shutdown()
+
+
+RAY_REQUEUES = 2  # times one point is re-queued after its worker or node was lost
+
+
+def _worker_lost(ray: Any, exc: BaseException) -> bool:
+    """The task died with its process or node (not an exception of the point's own)."""
+    lost = tuple(getattr(ray.exceptions, n) for n in (
+        "WorkerCrashedError", "NodeDiedError", "LocalRayletDiedError", "ObjectLostError",
+        "OwnerDiedError") if hasattr(ray.exceptions, n))
+    return isinstance(exc, lost)
+
+
+def close_lost_runs(task: Task, reason: str) -> None:
+    """The child runs a lost worker left RUNNING for this task's points end FAILED, with the
+    reason, before the point is re-queued (no orphan waits for the heartbeat limit)."""
+    from grokspec.tracking.store import RunStore
+    from grokspec.tracking.tags import SPEC_HASH
+    from grokspec.tracking.tracker import Tracker
+
+    store = RunStore(task.experiments[0].tracking.uri)
+    hashes = {e.spec_hash() for e in task.experiments}
+    for run in store.children(task.parent_run_id, status="RUNNING"):
+        if run.data.tags.get(SPEC_HASH) in hashes:
+            Tracker.attach(store.uri, run.info.run_id).end("FAILED", reason)
 
 
 def make_executor(

@@ -23,7 +23,7 @@ import re
 import shutil
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
@@ -82,14 +82,26 @@ def read_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
     return state
 
 
-class Checkpoint:
-    """When to save (the first evaluation at or after every ``every`` steps) and the file."""
+class Mirror(Protocol):
+    """A copy of the checkpoint other machines can reach (grokspec.tracking.checkpoints)."""
 
-    def __init__(self, path: Path, every: int | None) -> None:
-        self.path, self.every = path, every
+    def push(self, path: Path) -> None: ...
+
+    def pull(self, path: Path) -> bool: ...
+
+
+class Checkpoint:
+    """When to save (the first evaluation at or after every ``every`` steps) and the file;
+    with a ``mirror``, each file written is pushed to it and a resume without a local file
+    pulls it from there (a point continued on another node)."""
+
+    def __init__(self, path: Path, every: int | None, mirror: Mirror | None = None) -> None:
+        self.path, self.every, self.mirror = path, every, mirror
         self._next = every or 0
 
     def load(self, device: torch.device) -> dict[str, Any] | None:
+        if not self.path.exists() and self.mirror is not None:
+            self.mirror.pull(self.path)
         if not self.path.exists():
             print(f"no checkpoint at {self.path}: starting from step 0", file=sys.stderr)
             return None
@@ -119,6 +131,8 @@ class Checkpoint:
                 raise OSError(errno.ENOSPC, "No space left on device", str(tmp)) from None
             raise
         os.replace(tmp, self.path)  # never leave a torn checkpoint behind
+        if self.mirror is not None:
+            self.mirror.push(self.path)
 
     def delete(self) -> None:
         """The run completed: its checkpoint is no longer needed."""

@@ -32,7 +32,13 @@ from grokspec.metrics.measures import capturing
 from grokspec.spec.experiment import Experiment
 from grokspec.training.batched import SingleLearner, StackedLearner
 from grokspec.training.batches import Batch, BatchStream
-from grokspec.training.checkpoint import Checkpoint, checkpoint_path, rng_state, set_rng_state
+from grokspec.training.checkpoint import (
+    Checkpoint,
+    Mirror,
+    checkpoint_path,
+    rng_state,
+    set_rng_state,
+)
 from grokspec.training.evaluation import accuracy, loss_fn
 from grokspec.training.grouping import why_not_batched
 from grokspec.training.optim import build_update
@@ -145,9 +151,11 @@ class Member:
 
 
 def train(
-    members: list[Member], runner: Runner, device: torch.device, resume: bool = False
+    members: list[Member], runner: Runner, device: torch.device, resume: bool = False,
+    mirror: Mirror | None = None,
 ) -> None:
     """Train the members to the end (or early stop); each ends active=False or with error.
+    ``mirror``: where checkpoints are also kept for other machines (a tracking server).
 
     Raises only for what ends every member at once (an exception in the loop, Ctrl-C); a
     member's divergence is recorded in ``member.error`` and the others go on.
@@ -176,7 +184,7 @@ def train(
     trains = [m.experiment.train for m in members]
     opt, sched, grokfast = build_update(learner.parameters(), trains, learner.groups())
     ckpt = Checkpoint(checkpoint_path([m.experiment for m in members]),
-                      members[0].experiment.tracking.checkpoint_every)
+                      members[0].experiment.tracking.checkpoint_every, mirror)
     parts: dict[str, Any] = {"learner": learner, "optimizer": opt, "scheduler": sched,
                              "grokfast": grokfast}
 
