@@ -18,14 +18,11 @@ from grokspec.learners.contract import (
 )
 from grokspec.metrics import names
 from grokspec.metrics.capture import EvalCapture
-from grokspec.metrics.measures import (
-    FeatureRank,
-    FourierMeasure,
-    ParamMovement,
-    build_measures,
-    capturing,
-    weight_norm_measure,
-)
+from grokspec.metrics.fourier_measure import FourierMeasure
+from grokspec.metrics.measures import build_measures, capturing
+from grokspec.metrics.progress.feature_rank import FeatureRank
+from grokspec.metrics.progress.param_movement import ParamMovement
+from grokspec.metrics.progress.weight_norm import measure as weight_norm_measure
 from grokspec.spec.loading import SpecError
 from tests.helpers import experiment
 from tests.learner_cases import GP_TRAIN, LEARNERS, P  # noqa: F401
@@ -114,7 +111,7 @@ def test_a_third_party_model_is_measured_through_the_contract() -> None:
     assert 1 <= rank["progress/feature_rank/hidden"] <= 24
     fourier = measured(FourierMeasure(exp, data, dev), toy)
     assert 0 < fourier[names.FOURIER_SPARSITY] <= 1 and names.RESTRICTED_LOSS in fourier
-    assert "weights/l2_norm/hidden" in weight_norm_measure()(0, toy)
+    assert "weights/l2_norm/hidden" in weight_norm_measure(0, toy)
     assert ParamMovement(exp, data)(0, toy) == {names.PARAM_MOVEMENT: 0.0}
 
 
@@ -134,7 +131,7 @@ def test_a_model_outside_the_contract_is_refused_by_name(measure: str, needs: st
 
 def test_weight_measures_refuse_a_non_module() -> None:
     with pytest.raises(ContractError, match="parameters"):
-        weight_norm_measure()(0, object())
+        weight_norm_measure(0, object())
 
 
 @pytest.mark.parametrize(

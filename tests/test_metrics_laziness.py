@@ -15,7 +15,8 @@ from grokspec.metrics.laziness import (
     projection_matrix,
     targets_matrix,
 )
-from grokspec.metrics.measures import NTKMeasure, ParamMovement
+from grokspec.metrics.progress.ntk import NTKMeasure
+from grokspec.metrics.progress.param_movement import ParamMovement
 from tests.helpers import experiment
 
 

@@ -7,7 +7,6 @@ import torch
 
 from grokspec.learners.contract import ContractError
 from grokspec.metrics import names
-from grokspec.metrics.measures import PathwayMeasure
 from grokspec.metrics.pathways import (
     edit_distance,
     normalised_edit_distance,
@@ -15,6 +14,7 @@ from grokspec.metrics.pathways import (
     pathway_distance,
     pathways_from_routing,
 )
+from grokspec.metrics.progress.pathways import PathwayMeasure
 from tests.metrics_helpers import with_learner
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from grokspec.metrics import names
-from grokspec.metrics.measures import FeatureRank, preactivation_layers
+from grokspec.metrics.progress.feature_rank import FeatureRank, preactivation_layers
 from grokspec.metrics.rank import numerical_rank
 from tests.helpers import experiment
 from tests.metrics_helpers import TINY_TRANSFORMER, with_learner

@@ -19,13 +19,13 @@ from grokspec.metrics.fourier import (
     restricted_and_excluded,
 )
 from grokspec.metrics.fourier_measure import FourierMeasure
-from grokspec.metrics.measures import FeatureRank
 from grokspec.metrics.pathways import (
     MAX_PAIRS,
     pathway_distance,
     pathway_distance_all_pairs,
     pathway_distance_by,
 )
+from grokspec.metrics.progress.feature_rank import FeatureRank
 from grokspec.metrics.rank import fan2024_rank, numerical_rank
 from tests.helpers import experiment
 

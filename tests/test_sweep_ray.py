@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grokspec.sweep.executors import RayExecutor
 from grokspec.sweep.expand import load_sweep
 from grokspec.sweep.launch import run_sweep
+from grokspec.sweep.ray_executor import RayExecutor
 from tests.helpers import TINY_GROK
 
 ray = pytest.importorskip(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from grokspec.spec.loading import SpecError
 
@@ -152,7 +153,6 @@ def run_sweeps(paths: Sequence[str], args: argparse.Namespace) -> int:
             assert sweep is not None
             print(sweep.describe())
         return 0
-    from grokspec.sweep.executors import make_executor
     from grokspec.sweep.launch import markdown_table, run_sweep
     from grokspec.tracking.naming import ui_lines
     from grokspec.tracking.tracker import resolve_uri
@@ -218,3 +218,21 @@ def cmd_phase_diagram(args: argparse.Namespace) -> int:
     print(out.table)
     print(f"wrote {out.path} (also logged to parent run {out.parent_run_id})")
     return 0
+
+
+def make_executor(
+    kind: str, workers: int = 1, address: str | None = None, cpus: float = 1.0,
+    gpus: float = 0.0, threads: int | None = None, progress: bool = False,
+) -> Any:
+    """The executor the CLI asks for: serial | process | ray (``--workers N`` > 1 -> process).
+    ``threads`` (``--threads``): torch threads per run; default: see each executor."""
+    from grokspec.sweep.executors import ProcessExecutor, SerialExecutor
+    from grokspec.sweep.ray_executor import RayExecutor
+
+    if kind == "ray":
+        ray_executor = RayExecutor(address, cpus, gpus)
+        ray_executor.threads = threads
+        return ray_executor
+    if kind == "process" or (kind == "auto" and workers > 1):
+        return ProcessExecutor(max(1, workers), threads)
+    return SerialExecutor(threads, progress)

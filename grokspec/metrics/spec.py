@@ -1,9 +1,11 @@
 """The ``analysis:`` section of a spec: which progress measures run, and the event thresholds.
 
-Kept next to the measures it configures (not in :mod:`grokspec.spec.experiment`) so that adding a
-measure is one edit in ``grokspec/metrics/``. Defaults are chosen so that the measures a run
-gets without asking cost at most ~10% of its wall time at the default evaluation interval
-(see bench/measures.py).
+Kept next to the measures it configures (not in :mod:`grokspec.spec.experiment`). The measures
+themselves, their documentation, what they read from a model, where they apply and their
+default intervals come from the registry (:mod:`grokspec.metrics.registry`): adding a measure
+is one file in ``grokspec/metrics/progress/``, no edit here. Defaults are chosen so that the
+measures a run gets without asking cost at most ~10% of its wall time at the default
+evaluation interval (see bench/measures.py).
 """
 
 from __future__ import annotations
@@ -12,13 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from grokspec.learners.contract import (
-    CAPABILITIES,
-    PARAMETERS,
-    PROBES,
-    ROUTING,
-    TOKEN_EMBEDDINGS,
-)
+from grokspec.learners.contract import CAPABILITIES, PARAMETERS, ROUTING
+from grokspec.metrics import registry
 from grokspec.metrics.phases import PhaseRule
 from grokspec.spec.base import StrictModel, field_error
 
@@ -27,41 +24,13 @@ KeyFrequencies = Literal["nanda2023", "embedding_top_k"]
 RankDefinition = Literal["fan2024", "centred_preactivation"]
 PathwayPairs = Literal["li2025", "same_label"]
 
-Measure = Literal[
-    "weight_norm",
-    "fourier",
-    "feature_rank",
-    "param_movement",
-    "ntk",
-    "pathways",
-    "early_warning",
-]
-
-MEASURE_DOCS: dict[str, str] = {
-    "weight_norm": "L2 norm of each parameter group, `weights/l2_norm/<module>` (Power et al. "
-    "2022; Liu et al. 2023 Omnigrok). The total is always logged as `weights/l2_norm`.",
-    "fourier": "modular datasets only (Nanda et al. 2023): `progress/fourier_sparsity` "
-    "(fraction of the operand embeddings' squared norm in the top-k frequencies), the key "
-    "frequencies `progress/fourier_key_freq/<i>` (definition: `key_frequencies`), and for "
-    "x+y / x-y `progress/restricted_loss` and `progress/excluded_loss`.",
-    "feature_rank": "rank of each hidden layer's features on a fixed batch of training "
-    "inputs, `progress/feature_rank/<layer>` (Fan et al. 2024; definition: "
-    "`rank_definition`).",
-    "param_movement": "||theta_t - theta_0|| / ||theta_0||, `progress/param_movement` "
-    "(Kumar et al. 2024: small while training is lazy).",
-    "ntk": "empirical NTK on a fixed batch: `progress/ntk_change` = ||K_t - K_0||_F/||K_0||_F "
-    "and `progress/ntk_alignment` = <K, Y Y^T>_F / (||K||_F ||Y Y^T||_F) with centred "
-    "targets Y (Kumar et al. 2024). Skipped for models above `ntk_max_params`.",
-    "pathways": "mixture-of-experts learners only (Li et al. 2025): "
-    "`progress/pathway_distance` (pairs: `pathway_pairs`) and `progress/pathway_consistency`.",
-    "early_warning": "from the metric history alone: `warning/score` in [0, 1] and "
-    "`warning/fired` (0/1), a running estimate that a grok is coming.",
-}
-
-
+#: The registered measures (grokspec.metrics.progress), in their order.
+MEASURES = registry.measures()
+Measure = Literal[tuple(MEASURES)]  # type: ignore[valid-type]
+MEASURE_DOCS: dict[str, str] = {name: d.doc for name, d in MEASURES.items()}
 #: Default ``analysis.intervals``: fewest steps between two computations of a measure.
-DEFAULT_INTERVALS: dict[str, int] = {"fourier": 500, "feature_rank": 500, "ntk": 1500,
-                                     "pathways": 500}
+DEFAULT_INTERVALS: dict[str, int] = {name: d.interval for name, d in MEASURES.items()
+                                     if d.interval}
 
 
 class PhaseSpec(StrictModel):
@@ -307,29 +276,6 @@ class AnalysisSpec(StrictModel):
         return v
 
 
-#: Measures a learner gets when ``analysis.metrics`` is omitted (filtered by applicability).
-DEFAULT_MEASURES: dict[str, tuple[str, ...]] = {
-    "mlp": ("weight_norm", "fourier", "feature_rank", "param_movement", "ntk", "early_warning"),
-    "transformer": ("weight_norm", "fourier", "feature_rank", "param_movement", "early_warning"),
-    "moe_transformer": (
-        "weight_norm", "fourier", "feature_rank", "param_movement", "pathways", "early_warning"
-    ),
-}
-NEURAL_FALLBACK = ("weight_norm", "fourier", "param_movement", "early_warning")
-OTHER_FALLBACK = ("early_warning",)
-
-
-#: What each measure reads from a model, as learner-contract capabilities
-#: (:mod:`grokspec.learners.contract`); a learner spec declares what its model provides.
-NEEDS: dict[str, frozenset[str]] = {
-    "weight_norm": frozenset({PARAMETERS}),
-    "param_movement": frozenset({PARAMETERS}),
-    "ntk": frozenset({PARAMETERS}),
-    "feature_rank": frozenset({PROBES}),
-    "fourier": frozenset({TOKEN_EMBEDDINGS}),
-    "pathways": frozenset({ROUTING}),
-    "early_warning": frozenset(),
-}
 #: Where a capability is found, for the error message.
 _WHO_PROVIDES = {ROUTING: " (kind: moe_transformer)"}
 
@@ -345,9 +291,11 @@ def _is_neural(learner: Any) -> bool:
 
 def not_applicable(measure: str, learner: Any, dataset: Any) -> str | None:
     """Why ``measure`` cannot run for this learner/dataset pair (None when it can)."""
-    if measure == "fourier" and getattr(dataset, "kind", None) != "modular":
-        return "needs a modular dataset (kind: modular)"
-    missing = sorted(NEEDS.get(measure, frozenset()) - _provides(learner))
+    defn = MEASURES[measure]
+    why = defn.applies(dataset) if defn.applies is not None else None
+    if why is not None:
+        return why
+    missing = sorted(defn.needs - _provides(learner))
     if missing:
         what = "; ".join(CAPABILITIES[m] + _WHO_PROVIDES.get(m, "") for m in missing)
         kind = getattr(learner, "kind", type(learner).__name__)
@@ -359,11 +307,11 @@ def resolve_measures(analysis: AnalysisSpec, learner: Any, dataset: Any) -> list
     """The measures that run: the listed ones, or the learner's applicable defaults."""
     if analysis.metrics is not None:
         return list(analysis.metrics)
-    kind = getattr(learner, "kind", "")
-    default = DEFAULT_MEASURES.get(kind) or (
-        NEURAL_FALLBACK if _is_neural(learner) else OTHER_FALLBACK
-    )
-    return [m for m in default if not_applicable(m, learner, dataset) is None]
+    kind, neural = getattr(learner, "kind", ""), _is_neural(learner)
+    return [name for name, d in MEASURES.items()
+            if d.default and (d.default_learners is None or kind in d.default_learners)
+            and (neural or not d.neural_only)
+            and not_applicable(name, learner, dataset) is None]
 
 
 def check_measures(analysis: AnalysisSpec, learner: Any, dataset: Any) -> None:
