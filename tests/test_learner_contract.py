@@ -165,23 +165,25 @@ def test_measures_reuse_the_evaluation_forward_pass() -> None:
     model = exp.learner.build(data)
     dev = torch.device("cpu")
     measures, _ = build_measures(exp, data, dev)
-    alone, _ = build_measures(exp, data, dev)
-    from grokspec.training.evaluation import evaluate
+    from grokspec.training.evaluation import standard_metrics
 
     calls = {"n": 0}
-    model.register_forward_hook(lambda *_: calls.__setitem__("n", calls["n"] + 1))
-    with capturing(model, measures):
-        evaluate(model, data.x_train, data.y_train, data, exp.train)
-        evaluate(model, data.x_test, data.y_test, data, exp.train)
+    hook = model.register_forward_hook(lambda *_: calls.__setitem__("n", calls["n"] + 1))
+    tensors = {k: getattr(data, k) for k in ("x_train", "y_train", "x_test", "y_test")}
+    with capturing(model, measures):  # the runners' evaluation, as the loop calls it
+        standard_metrics(model, data, exp.train, tensors)
     before = calls["n"]
     got: dict[str, float] = {}
     for m in measures:
         got.update(measured(m, model))
     assert calls["n"] == before  # no pass of their own
+    hook.remove()
     assert names.RESTRICTED_LOSS in got and "progress/feature_rank/net.0" in got
     want: dict[str, float] = {}
-    for m in alone:
-        want.update(measured(m, model))
+    for name in ("fourier", "feature_rank"):  # each alone, on its own forward pass
+        solo = experiment(dataset={"p": P}, analysis={"metrics": [name]})
+        for m in build_measures(solo, data, dev)[0]:
+            want.update(measured(m, model))
     assert got.keys() == want.keys()
     for k in want:
         assert got[k] == pytest.approx(want[k], rel=1e-5, abs=1e-7), k

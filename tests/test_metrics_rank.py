@@ -67,3 +67,31 @@ def test_transformer_mlp_inputs_are_found() -> None:
     assert set(preactivation_layers(model)) == {"blocks.0.hook_mlp_pre", "blocks.1.hook_mlp_pre"}
     out = FeatureRank(exp.analysis, data, torch.device("cpu"))(0, model)
     assert 1 <= out["progress/feature_rank/blocks.1.hook_mlp_pre"] <= 24
+
+
+def test_feature_rank_reads_its_own_batch_whatever_else_shares_the_capture() -> None:
+    """Regression (found this session): with the Fourier measure on, the shared capture
+    records the first layer's post-activations on every p^2 pair, and feature rank counted
+    the rank of all of them (train and test rows, 9409 at p=97) instead of its rank_batch
+    training inputs. The rank must not depend on which other measures run."""
+    from grokspec.metrics.measures import build_measures, capturing
+    from grokspec.training.evaluation import standard_metrics
+
+    def ranks(metrics: list[str]) -> dict[str, float]:
+        exp = experiment(learner={"width": 64}, analysis={
+            "metrics": metrics, "rank_batch": 40, "intervals": {"feature_rank": 0}})
+        data = exp.dataset.build(exp.seed)
+        torch.manual_seed(0)
+        model = exp.learner.build(data)
+        measures, _ = build_measures(exp, data, torch.device("cpu"))
+        tensors = {k: getattr(data, k) for k in ("x_train", "y_train", "x_test", "y_test")}
+        with capturing(model, measures):  # the loop's evaluation, recorded
+            standard_metrics(model, data, exp.train, tensors)
+        out: dict[str, float] = {}
+        for m in measures:
+            out.update(m(0, model))
+        return {k: v for k, v in out.items() if k.startswith("progress/feature_rank")}
+
+    alone = ranks(["feature_rank"])
+    assert alone and all(v <= 40 for v in alone.values())
+    assert ranks(["fourier", "feature_rank"]) == alone  # the capture Fourier filled first

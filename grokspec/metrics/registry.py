@@ -55,6 +55,7 @@ class MeasureDef:
 
 
 _REGISTRY: dict[str, MeasureDef] = {}
+_DISCOVERED = False
 
 
 def register(defn: MeasureDef) -> MeasureDef:
@@ -68,11 +69,13 @@ def register(defn: MeasureDef) -> MeasureDef:
 def measures() -> dict[str, MeasureDef]:
     """Every registered measure, in ``order`` (imports :mod:`grokspec.metrics.progress`'s
     modules the first time)."""
-    if not _REGISTRY:
+    global _DISCOVERED
+    if not _DISCOVERED:  # every module, even when one was imported directly before
         from grokspec.metrics import progress
 
         for mod in pkgutil.iter_modules(progress.__path__):
             importlib.import_module(f"{progress.__name__}.{mod.name}")
+        _DISCOVERED = True
     return dict(sorted(_REGISTRY.items(), key=lambda kv: kv[1].order))
 
 

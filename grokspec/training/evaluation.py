@@ -80,13 +80,19 @@ def standard_metrics(
 
     ``tensors`` without ``x_train``: the test side only (the loop supplies the train metrics
     from the training batches, ``train.train_metrics: batches``)."""
-    te_loss, te_acc, te_ok = evaluate(model, tensors["x_test"], tensors["y_test"], dataset, train)
-    metrics = {names.TEST_LOSS: te_loss, names.TEST_ACC: te_acc,
-               names.WEIGHT_NORM: weight_norm(model)}
+    # The training set first, then the test set: the progress measures reuse this forward
+    # pass through the capture (grokspec.metrics.capture) when it ran their inputs first
+    # (the Fourier measure: every p^2 pair, train then test; feature rank: training rows).
+    metrics: dict[str, float] = {}
+    tr_ok = None
     if "x_train" in tensors:
         tr_loss, tr_acc, tr_ok = evaluate(model, tensors["x_train"], tensors["y_train"],
                                           dataset, train)
         metrics.update({names.TRAIN_LOSS: tr_loss, names.TRAIN_ACC: tr_acc})
+    te_loss, te_acc, te_ok = evaluate(model, tensors["x_test"], tensors["y_test"], dataset, train)
+    metrics.update({names.TEST_LOSS: te_loss, names.TEST_ACC: te_acc,
+                    names.WEIGHT_NORM: weight_norm(model)})
+    if tr_ok is not None:
         # Per-subclass test accuracy, accuracy on corrupted labels: from the correctness.
         metrics.update(
             subset_metrics(dataset.meta_train, dataset.meta_test, dataset.y_test, tr_ok, te_ok,
