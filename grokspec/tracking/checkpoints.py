@@ -21,9 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from grokspec.tracking import tags
 from grokspec.tracking.health import is_http
-from grokspec.tracking.store import NEWEST_FIRST
+from grokspec.tracking.store import RunStore
 from grokspec.tracking.tracker import Tracker
 
 FOLDER = "checkpoint"
@@ -41,19 +40,13 @@ class ArtifactMirror:
     def pull(self, path: Path) -> bool:
         """Download ``path``'s file from the newest unfinished run of this spec that has it
         (an earlier attempt that died or was stopped); True when it is now at ``path``."""
-        client = self.tracker.client
-        found = client.search_runs(
-            [self.tracker.experiment_id],
-            f"tags.`{tags.SPEC_HASH}` = '{self.spec_hash}' and attributes.status != 'FINISHED'",
-            order_by=list(NEWEST_FIRST), max_results=20)
-        for run in found:
+        store = RunStore(self.tracker.uri)
+        for run in store.unfinished(self.tracker.experiment_id, self.spec_hash):
             if run.info.run_id == self.tracker.run_id:
                 continue
             with tempfile.TemporaryDirectory() as tmp:
-                try:
-                    got = client.download_artifacts(run.info.run_id, f"{FOLDER}/{path.name}",
-                                                    tmp)
-                except Exception:  # noqa: BLE001 - that attempt saved none: try an older one
+                got = store.fetch_artifact(run.info.run_id, f"{FOLDER}/{path.name}", tmp)
+                if got is None:  # that attempt saved none: try an older one
                     continue
                 path.parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(got, path)

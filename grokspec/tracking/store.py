@@ -172,6 +172,23 @@ class RunStore:
         )
         return runs[0] if runs else None
 
+    def unfinished(self, experiment_id: str, spec_hash: str, limit: int = 20) -> list[Run]:
+        """Runs of this spec hash that did not finish (killed, failed, still running),
+        newest first: the attempts a resume may continue from."""
+        return self.search(
+            [experiment_id],
+            f"tags.`{tags.SPEC_HASH}` = '{spec_hash}' and attributes.status != 'FINISHED'",
+            NEWEST_FIRST, limit=limit,
+        )
+
+    def fetch_artifact(self, run_id: str, path: str, dest: str | Path) -> Path | None:
+        """Download the run's artifact ``path`` into the folder ``dest``; None when the run
+        has no such artifact (or it cannot be read)."""
+        try:
+            return Path(self._client.download_artifacts(run_id, path, str(dest)))
+        except Exception:  # noqa: BLE001 - MLflow raises several kinds for a missing file
+            return None
+
     @staticmethod
     def parent_of(run: Run) -> str | None:
         return run.data.tags.get(tags.PARENT_RUN_ID)
