@@ -156,3 +156,33 @@ def test_a_command_parses_each_yaml_file_once(monkeypatch, capsys) -> None:  # n
     spec = Path(__file__).resolve().parent.parent / "specs" / "papers" / "kumar2024.yaml"
     assert main(["sweep", str(spec), "--dry-run"]) == 0
     assert calls == [spec]
+
+
+def test_each_spec_file_is_read_once_per_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+) -> None:
+    """Issue 22: deciding "sweep or single run" and validating share one read of each file
+    (before: every file was read and parsed twice, once to look for a sweep: block)."""
+    import yaml
+
+    from grokspec.cli.main import main
+    from grokspec.spec import loading
+    from tests.helpers import TINY_GROK
+
+    plain, swept = tmp_path / "plain.yaml", tmp_path / "swept.yaml"
+    plain.write_text(yaml.safe_dump(TINY_GROK))
+    swept.write_text(yaml.safe_dump({**TINY_GROK, "sweep": {"seeds": [0, 1]}}))
+    reads: list[str] = []
+    real = loading._load_with_extends
+
+    def counted(path, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+        reads.append(Path(path).name)
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(loading, "_load_with_extends", counted)
+    assert main(["validate", str(plain), str(swept)]) == 0
+    assert sorted(reads) == ["plain.yaml", "swept.yaml"]
+    reads.clear()
+    assert main(["sweep", str(swept), "--dry-run"]) == 0
+    assert reads == ["swept.yaml"]
+    capsys.readouterr()

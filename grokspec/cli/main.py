@@ -19,7 +19,7 @@ from grokspec.cli import sweep as sweep_cli
 from grokspec.cli import sync as sync_cli
 from grokspec.cli import ui as ui_cli
 from grokspec.spec.experiment import Experiment, flatten, json_schema
-from grokspec.spec.loading import SpecError, load_spec
+from grokspec.spec.loading import SpecError, SpecSource
 
 
 def _add_spec_args(p: argparse.ArgumentParser) -> None:
@@ -34,11 +34,12 @@ def _add_spec_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _load_all(paths: Sequence[str], overrides: Sequence[str]) -> list[Experiment] | None:
+def _load_all(sources: Sequence[SpecSource]) -> list[Experiment] | None:
+    """Validate the plain (no sweep: block) spec files, already read once."""
     experiments, failed = [], False
-    for path in paths:
+    for source in sources:
         try:
-            experiments.append(load_spec(path, list(overrides)))
+            experiments.append(source.experiment())
         except SpecError as exc:
             failed = True
             for problem in exc.problems:
@@ -50,16 +51,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     sweeps, plain = sweep_cli.split_sweeps(args.specs, args.overrides)
     only = sweep_cli.only_names(args)
     if only and plain:
-        print(f"{plain[0]}: --only names sweep points, and this spec has no sweep: block",
+        print(f"{plain[0].path}: --only names sweep points, and this spec has no sweep: block",
               file=sys.stderr)
         return 2
     # every point of each sweep (the --only ones printed with --resolved)
-    sweep_rc = sweep_cli.validate_sweeps(sweeps, args.overrides, only, args.resolved)
-    experiments = _load_all(plain, args.overrides)
+    sweep_rc = sweep_cli.validate_sweeps(sweeps, only, args.resolved)
+    experiments = _load_all(plain)
     if experiments is None or sweep_rc:
         return 2
-    for path, exp in zip(plain, experiments, strict=True):
-        print(f"{path}: ok ({exp.dataset.kind} x {exp.learner.kind}, hash {exp.spec_hash()})")
+    for source, exp in zip(plain, experiments, strict=True):
+        print(f"{source.path}: ok ({exp.dataset.kind} x {exp.learner.kind}, "
+              f"hash {exp.spec_hash()})")
         if args.resolved:
             for k, v in flatten(exp.resolved()).items():
                 print(f"  {k} = {v}")
@@ -96,7 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from grokspec.training.signals import Terminated
 
     sweeps, plain = sweep_cli.split_sweeps(args.specs, args.overrides)
-    experiments = _load_all(plain, args.overrides)
+    experiments = _load_all(plain)
     if experiments is None:
         return 2
     if experiments and not _tracking_ready(experiments, args.resume):

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from grokspec.spec.loading import SpecError
+from grokspec.spec.loading import SpecError, SpecSource
 
 
 def add_execution_args(p: argparse.ArgumentParser) -> None:
@@ -82,18 +82,14 @@ def add_parsers(sub: argparse._SubParsersAction, add_spec_args: Callable) -> Non
     p.set_defaults(func=cmd_phase_diagram)
 
 
-def split_sweeps(paths: Sequence[str], overrides: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(files with a sweep: block, the others). Unreadable files count as plain specs, whose
-    loader then reports the problem."""
-    from grokspec.sweep.expand import has_sweep
-
-    sweeps, plain = [], []
-    for path in paths:
-        try:
-            (sweeps if has_sweep(path, list(overrides)) else plain).append(path)
-        except SpecError:
-            plain.append(path)
-    return sweeps, plain
+def split_sweeps(
+    paths: Sequence[str], overrides: Sequence[str]
+) -> tuple[list[SpecSource], list[SpecSource]]:
+    """Each file read once (:class:`SpecSource`), split into (files with a sweep: block, the
+    others); every later step validates from that read. An unreadable file counts as a plain
+    spec, whose validation then reports the problem."""
+    sources = [SpecSource.read(path, list(overrides)) for path in paths]
+    return [s for s in sources if s.is_sweep], [s for s in sources if not s.is_sweep]
 
 
 def only_names(args: argparse.Namespace) -> list[str]:
@@ -101,12 +97,12 @@ def only_names(args: argparse.Namespace) -> list[str]:
     return [n for text in getattr(args, "only", None) or [] for n in text.split(",") if n.strip()]
 
 
-def _load(path: str, overrides: Sequence[str], only: Sequence[str] = ()):  # noqa: ANN202
+def _load(source: SpecSource, only: Sequence[str] = ()):  # noqa: ANN202
     """The validated sweep (its ``--only`` points), or None after printing why."""
-    from grokspec.sweep.expand import load_sweep
+    from grokspec.sweep.expand import sweep_from
 
     try:
-        sweep = load_sweep(path, list(overrides))
+        sweep = sweep_from(source)
     except SpecError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -115,24 +111,24 @@ def _load(path: str, overrides: Sequence[str], only: Sequence[str] = ()):  # noq
         try:
             return sweep.select(list(only))
         except KeyError as exc:
-            print(f"{path}: {exc.args[0]}", file=sys.stderr)
+            print(f"{source.path}: {exc.args[0]}", file=sys.stderr)
             return None
     return sweep
 
 
-def validate_sweeps(paths: Sequence[str], overrides: Sequence[str], only: Sequence[str] = (),
+def validate_sweeps(sources: Sequence[SpecSource], only: Sequence[str] = (),
                     resolved: bool = False) -> int:
     """Validate every point of every sweep file; 0 if all are valid, else 2. ``resolved``
     prints each (``--only``-selected) point's resolved fields."""
     from grokspec.spec.experiment import flatten
 
     rc = 0
-    for path in paths:
-        sweep = _load(path, overrides, only)
+    for source in sources:
+        sweep = _load(source, only)
         if sweep is None:
             rc = 2
             continue
-        print(f"{path}: ok, sweep of {len(sweep.points)} valid points "
+        print(f"{source.path}: ok, sweep of {len(sweep.points)} valid points "
               f"(axes: {', '.join(sweep.axes) or 'none'}, hash {sweep.sweep_hash()})"
               + (f"; --only: {', '.join(p.label for p in sweep.points)}" if only else ""))
         if resolved:
@@ -143,9 +139,9 @@ def validate_sweeps(paths: Sequence[str], overrides: Sequence[str], only: Sequen
     return rc
 
 
-def run_sweeps(paths: Sequence[str], args: argparse.Namespace) -> int:
+def run_sweeps(sources: Sequence[SpecSource], args: argparse.Namespace) -> int:
     """Run (or with --dry-run list) each sweep file; exit status as for ``grokspec run``."""
-    sweeps = [_load(p, args.overrides, only_names(args)) for p in paths]
+    sweeps = [_load(s, only_names(args)) for s in sources]
     if any(s is None for s in sweeps):
         return 2
     if getattr(args, "dry_run", False):  # as fast as validate: neither torch nor MLflow
@@ -198,8 +194,12 @@ def run_sweeps(paths: Sequence[str], args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     sweeps, plain = split_sweeps(args.specs, args.overrides)
-    for path in plain:
-        print(f"{path}: has no sweep: block (use `grokspec run` for one experiment)",
+    for source in plain:
+        if source.error is not None:  # unreadable: say why, as validation would
+            for problem in source.error.problems:
+                print(problem, file=sys.stderr)
+            continue
+        print(f"{source.path}: has no sweep: block (use `grokspec run` for one experiment)",
               file=sys.stderr)
     if plain:
         return 2

@@ -8,7 +8,7 @@ the user wrote, also inside a file pulled in with ``extends:`` and for ``--set``
 from __future__ import annotations
 
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -345,6 +345,37 @@ def load_data(
         apply_override(data, key, value)
         applied[key] = text
     return data, marks, applied
+
+
+@dataclass
+class SpecSource:
+    """One spec file as a command read it, once: its raw data (``extends`` resolved,
+    ``--set`` applied) and marks, or the :class:`SpecError` reading it raised. The CLI
+    decides "sweep or single run" from it and validates from it, without a second read."""
+
+    path: str
+    data: dict = field(default_factory=dict)
+    marks: dict = field(default_factory=dict)
+    applied: dict = field(default_factory=dict)
+    error: SpecError | None = None
+
+    @classmethod
+    def read(cls, path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> SpecSource:
+        try:
+            data, marks, applied = load_data(path, overrides)
+        except SpecError as exc:
+            return cls(str(path), error=exc)
+        return cls(str(path), data, marks, applied)
+
+    @property
+    def is_sweep(self) -> bool:
+        return self.error is None and "sweep" in self.data
+
+    def experiment(self) -> Experiment:
+        """The validated experiment (raises :class:`SpecError`)."""
+        if self.error is not None:
+            raise self.error
+        return validate_data(self.data, self.marks, self.applied)
 
 
 def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Experiment:

@@ -25,6 +25,7 @@ from grokspec.spec.loading import (
     Path_,
     Problem,
     SpecError,
+    SpecSource,
     Where,
     load_data,
     locate,
@@ -139,16 +140,24 @@ def has_sweep(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
 
 def load_sweep(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Sweep:
     """Read a spec file with a ``sweep:`` block and validate every point. Raises SpecError."""
-    data, marks, applied = load_data(path, overrides)
+    return sweep_from(SpecSource.read(path, overrides))
+
+
+def sweep_from(source: SpecSource) -> Sweep:
+    """The sweep of a spec file already read (:class:`SpecSource`). Raises SpecError."""
+    if source.error is not None:
+        raise source.error
+    data, marks, applied = dict(source.data), source.marks, source.applied
     if "sweep" not in data:
-        raise SpecError([Problem(marks.get((), Where(str(path))), "sweep", "no sweep: block")])
+        where = marks.get((), Where(source.path))
+        raise SpecError([Problem(where, "sweep", "no sweep: block")])
     block = data.pop("sweep")
     if not isinstance(block, dict):
         where = locate(("sweep",), marks, applied)
         msg = "sweep must be a mapping (grid, zip, seeds, variants, ...)"
         raise SpecError([Problem(where, "sweep", msg)])
     spec = validate_model(SweepSpec, block, marks, applied, prefix=("sweep",))
-    return expand(data, spec, marks, applied, source=str(path))
+    return expand(data, spec, marks, applied, source=source.path)
 
 
 def expand(
