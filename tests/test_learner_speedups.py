@@ -148,3 +148,32 @@ def test_dropout_model_in_eval_mode_takes_the_shortcuts_and_equals_plain() -> No
     torch.testing.assert_close(model(x), plain_transformer(model, x), rtol=1e-5, atol=1e-6)
     model.train()  # the per-sample path: dropout active, so two passes differ
     assert not torch.equal(model(x), model(x))
+
+
+@pytest.mark.parametrize("learner", [
+    {"kind": "mlp", "depth": 1, "width": 64, "activation": "quadratic"},
+    {"kind": "transformer", "d_model": 32, "heads": 4, "d_mlp": 64, "layers": 2,
+     "operator_token": True, "layer_norm": True},
+])
+def test_evaluation_in_cpu_chunks_equals_one_pass(
+    learner: dict, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Evaluation runs 1024-row chunks on a CPU (issue 23: cache-sized, faster): the same
+    per-example correctness and accuracy as one pass over the whole set, the mean loss equal
+    up to float summation order."""
+    from grokspec.metrics import capture
+    from grokspec.spec.loading import validate_data
+    from grokspec.training.evaluation import evaluate
+    from tests.helpers import TINY_GROK
+
+    exp = validate_data({**TINY_GROK, "dataset": {"kind": "modular", "op": "x/y", "p": 71,
+                                                  "train_fraction": 0.3}, "learner": learner})
+    data = exp.dataset.build(exp.seed)
+    torch.manual_seed(0)
+    model = exp.learner.build(data)
+    assert data.n_test > 2 * capture.EVAL_CHUNK_CPU  # several chunks
+    chunked = evaluate(model, data.x_test, data.y_test, data, exp.train)
+    monkeypatch.setattr(capture, "EVAL_CHUNK_CPU", 10**9)
+    whole = evaluate(model, data.x_test, data.y_test, data, exp.train)
+    assert torch.equal(chunked[2], whole[2]) and chunked[1] == whole[1]
+    assert chunked[0] == pytest.approx(whole[0], rel=1e-6)

@@ -21,7 +21,17 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-EVAL_CHUNK = 16384  # rows per forward pass, as the evaluation chunks them
+EVAL_CHUNK = 16384  # rows per evaluation forward pass on a GPU (bounds memory)
+EVAL_CHUNK_CPU = 1024  # on a CPU: the activations of ~1k rows stay in cache
+
+
+def eval_chunk(x: torch.Tensor) -> int:
+    """Rows per evaluation forward pass for inputs on ``x``'s device. On a CPU, passes of 1024
+    rows ran 8-55% faster than whole sets of 2.8k-12.8k rows at the papers' settings, one
+    thread, medians of 8 (Grokfast 0.255 -> 0.235 s, Nanda 0.123 -> 0.083 s, the quickstart
+    MLP 0.040 -> 0.018 s, danielmamay 0.373 -> 0.271 s per evaluation of train and test): the
+    activations of a whole set do not stay in cache. A GPU wants the large chunk."""
+    return EVAL_CHUNK_CPU if x.device.type == "cpu" else EVAL_CHUNK
 
 #: Probe point kinds: pre-activations (the probe's ``pre`` module) or post-activations.
 KINDS = ("pre", "post")
@@ -157,8 +167,9 @@ class EvalCapture:
         model.eval()
         try:
             with torch.no_grad(), self.recording(model) as rec:
-                for i in range(0, len(x), EVAL_CHUNK):
-                    model(x[i : i + EVAL_CHUNK])
+                chunk = eval_chunk(x)
+                for i in range(0, len(x), chunk):
+                    model(x[i : i + chunk])
         finally:
             model.train(was)
         self.last_step = step

@@ -84,7 +84,7 @@ def _param_count(learner: Any, positions: int, vocab: int, outputs: int) -> tupl
     return 0, "learner"
 
 
-EVAL_ROWS = 16384  # rows per evaluation forward pass (training.evaluation.EVAL_CHUNK)
+EVAL_ROWS = 16384  # rows per evaluation forward pass, at most (metrics.capture.EVAL_CHUNK)
 
 
 def _transformer_parts(

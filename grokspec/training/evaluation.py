@@ -12,10 +12,9 @@ from torch import nn
 
 from grokspec.datasets.base import Dataset
 from grokspec.metrics import names
+from grokspec.metrics.capture import eval_chunk
 from grokspec.metrics.subsets import subset_metrics
 from grokspec.spec.train import TrainSpec
-
-EVAL_CHUNK = 16384  # rows per forward pass at evaluation (bounds memory on big test sets)
 
 
 def loss_fn(out: torch.Tensor, y: torch.Tensor, dataset: Dataset, train: TrainSpec) -> torch.Tensor:
@@ -49,9 +48,10 @@ def evaluate(
     was_training = model.training
     model.eval()
     total, correct = 0.0, []
-    for i in range(0, x.shape[0], EVAL_CHUNK):
-        out = model(x[i : i + EVAL_CHUNK])
-        yb = y[i : i + EVAL_CHUNK]
+    chunk = eval_chunk(x)  # bounds memory; on a CPU also keeps the activations in cache
+    for i in range(0, x.shape[0], chunk):
+        out = model(x[i : i + chunk])
+        yb = y[i : i + chunk]
         total += float(loss_fn(out, yb, dataset, train)) * yb.shape[0]
         correct.append(accuracy(out, yb, dataset))
     model.train(was_training)
