@@ -60,9 +60,15 @@ class Recording:
         """The outputs on the first ``n`` rows."""
         return torch.cat(self.outputs)[:n]
 
-    def probe(self, name: str, kind: str) -> torch.Tensor | None:
+    def probe(self, name: str, kind: str, rows: int) -> torch.Tensor | None:
+        """The probe's activations on the first ``rows`` rows (None: fewer were recorded).
+        A recording shared by several measures holds the most rows any of them asked for;
+        each reads only its own."""
         chunks = self.probes.get((name, kind))
-        return torch.cat(chunks) if chunks else None
+        if not chunks:
+            return None
+        acts = torch.cat(chunks)
+        return acts[:rows] if acts.shape[0] >= rows else None
 
 
 class EvalCapture:

@@ -110,10 +110,9 @@ class FourierMeasure:
         if first is None:
             return None
         rec = self.capture.take(model, self.evaluated, step)
-        acts = rec.probe(first, "post")
-        if acts is None or acts.shape[0] < self.p * self.p:
+        acts = rec.probe(first, "post", self.p * self.p)
+        if acts is None:
             return None
-        acts = acts[: self.p * self.p]
         if acts.ndim == 3:
             acts = acts[:, -1]
         return nanda2023_key_frequencies(acts.cpu()[self.grid[0]], self.p)

@@ -23,8 +23,8 @@ from typing import Any
 from grokspec.papers import records as rec_io
 from grokspec.papers.claim import Claim, RunRecord, Verdict, fmt
 from grokspec.spec.experiment import Experiment
-from grokspec.spec.loading import load_spec
-from grokspec.sweep.expand import has_sweep, load_sweep
+from grokspec.spec.loading import SpecSource
+from grokspec.sweep.expand import sweep_from
 from grokspec.tracking import tags
 
 
@@ -58,14 +58,15 @@ class PaperResult:
 
 def targets(path: Path, overrides: Sequence[str] = ()) -> tuple[list[Target], Any]:
     """The experiments of a spec file (and its Sweep, or None)."""
-    if has_sweep(path, list(overrides)):
-        sw = load_sweep(path, list(overrides))
+    source = SpecSource.read(path, list(overrides))  # read once: sweep or single spec
+    if source.is_sweep:
+        sw = sweep_from(source)
         points = [Target(p.label, p.variant, dict(p.values), p.experiment) for p in sw.points]
         for t in points:
             if t.variant is not None:
                 t.values.setdefault("variant", t.variant)
         return points, sw
-    exp = load_spec(path, list(overrides))
+    exp = source.experiment()
     return [Target(exp.name, None, {}, exp)], None
 
 

@@ -27,7 +27,6 @@ from grokspec.spec.loading import (
     SpecError,
     SpecSource,
     Where,
-    load_data,
     locate,
     validate_data,
     validate_model,
@@ -134,8 +133,10 @@ def _fmt(v: Any) -> str:
 
 def has_sweep(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> bool:
     """Whether the file (after ``extends`` and ``--set``) has a ``sweep:`` block."""
-    data, _, _ = load_data(path, overrides)
-    return "sweep" in data
+    source = SpecSource.read(path, overrides)
+    if source.error is not None:
+        raise source.error
+    return source.is_sweep
 
 
 def load_sweep(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Sweep:

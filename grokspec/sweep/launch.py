@@ -77,6 +77,10 @@ def run_sweep(
         parent.reopen()
         echo(f"resuming sweep '{sweep.name}' in parent run {parent_id}")
     since = int(time.time() * 1000)
+
+    def this_attempt(run: Any) -> bool:
+        return run.info.start_time >= since
+
     finished = store.finished_children(parent_id, exp_id)
     todo = [p for p in sweep.points if p.experiment.spec_hash() not in finished]
     result = SweepResult(parent_id, "RUNNING")
@@ -103,20 +107,22 @@ def run_sweep(
             why = interrupt_reason(exc, done).replace(f"after step {done}",
                                                       f"after {done} of {len(todo)} points")
             _stop(outcomes_of)
-            _close_running_children(store, exp_id, parent_id, since, f"sweep {why}", echo)
+            close_running_children(store, parent_id, f"sweep {why}", "KILLED", exp_id,
+                                   this_attempt, echo)
             parent.end("KILLED", why)
             raise
         except BaseException as exc:
             _stop(outcomes_of)
-            _close_running_children(store, exp_id, parent_id, since,
-                                    f"sweep failed: {type(exc).__name__}: {exc}", echo)
+            close_running_children(store, parent_id,
+                                   f"sweep failed: {type(exc).__name__}: {exc}", "KILLED",
+                                   exp_id, this_attempt, echo)
             parent.end("FAILED", f"{type(exc).__name__}: {exc}")
             raise
     # A child still RUNNING now lost its worker (a node died, Ray retried the point as
     # another run): the point's outcome is that other run; this one is closed, not orphaned.
-    _close_running_children(store, exp_id, parent_id, since, "its worker was lost (node "
-                            "died or killed); the point's result is this sweep's other run of "
-                            "it", echo, status="FAILED")
+    close_running_children(store, parent_id, "its worker was lost (node died or killed); the "
+                           "point's result is this sweep's other run of it", "FAILED", exp_id,
+                           this_attempt, echo)
     result.table = report(store, parent, exp_id, sweep)
     n_bad = sum(1 for row in result.table if row["status"] != "FINISHED")
     result.status = "FINISHED" if n_bad == 0 else "FAILED"
@@ -282,16 +288,19 @@ def _stop(outcomes_of: Any) -> None:
             signal.signal(s, h)
 
 
-def _close_running_children(
-    store: RunStore, exp_id: str, parent_id: str, since: int, reason: str,
-    echo: Callable[[str], None], status: str = "KILLED",
+def close_running_children(
+    store: RunStore, parent_id: str, reason: str, status: str = "KILLED",
+    exp_id: str | None = None, keep: Callable[[Any], bool] = lambda run: True,
+    echo: Callable[[str], None] | None = None,
 ) -> None:
-    """Children of this attempt still RUNNING once the workers are stopped (a worker killed
-    before it could close its run) end ``status`` with the sweep's reason."""
+    """Children of the sweep still RUNNING whose worker is gone (stopped, killed, or lost
+    with its node) end ``status`` with ``reason``; ``keep`` picks which (this attempt's, a
+    lost task's points)."""
     for run in store.children(parent_id, exp_id, status="RUNNING"):
-        if run.info.start_time >= since:
+        if keep(run):
             Tracker.attach(store.uri, run.info.run_id).end(status, reason)
-            echo(f"closed child run {run.info.run_id} {status}: {reason}")
+            if echo is not None:
+                echo(f"closed child run {run.info.run_id} {status}: {reason}")
 
 
 def _progress_line(done: int, total: int, point: Point, out: Outcome) -> str:
@@ -310,4 +319,4 @@ def _progress_line(done: int, total: int, point: Point, out: Outcome) -> str:
     return f"{head}: {extra} ({out.seconds:.1f}s)"
 
 
-__all__ = ["SweepResult", "markdown_table", "plan_tasks", "run_sweep"]
+__all__ = ["SweepResult", "close_running_children", "markdown_table", "plan_tasks", "run_sweep"]

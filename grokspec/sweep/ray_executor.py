@@ -111,12 +111,11 @@ def _worker_lost(ray: Any, exc: BaseException) -> bool:
 def close_lost_runs(task: Task, reason: str) -> None:
     """The child runs a lost worker left RUNNING for this task's points end FAILED, with the
     reason, before the point is re-queued (no orphan waits for the heartbeat limit)."""
+    from grokspec.sweep.launch import close_running_children
     from grokspec.tracking.store import RunStore
     from grokspec.tracking.tags import SPEC_HASH
-    from grokspec.tracking.tracker import Tracker
 
-    store = RunStore(task.experiments[0].tracking.uri)
     hashes = {e.spec_hash() for e in task.experiments}
-    for run in store.children(task.parent_run_id, status="RUNNING"):
-        if run.data.tags.get(SPEC_HASH) in hashes:
-            Tracker.attach(store.uri, run.info.run_id).end("FAILED", reason)
+    close_running_children(RunStore(task.experiments[0].tracking.uri), task.parent_run_id,
+                           reason, "FAILED",
+                           keep=lambda run: run.data.tags.get(SPEC_HASH) in hashes)

@@ -39,13 +39,10 @@ class FeatureRank:
         rec = self.capture.take(model, self.x, step)
         out = {}
         for name in model.probes():
-            h = rec.probe(name, self.kind)
+            h = rec.probe(name, self.kind, len(self.x))  # its own rows, whatever else runs
             if h is None:
                 continue
-            # The recording may hold more rows than this measure's batch (the Fourier
-            # measure asks the shared capture for every p^2 pair): the rank is of the first
-            # rank_batch training inputs only, whatever else runs.
-            h = h[: len(self.x)].reshape(-1, h.shape[-1])
+            h = h.reshape(-1, h.shape[-1])
             if h.shape[0] < 2:
                 continue
             rank = fan2024_rank(h) if self.fan else numerical_rank(h, self.tol)
