@@ -177,3 +177,32 @@ def test_evaluation_in_cpu_chunks_equals_one_pass(
     whole = evaluate(model, data.x_test, data.y_test, data, exp.train)
     assert torch.equal(chunked[2], whole[2]) and chunked[1] == whole[1]
     assert chunked[0] == pytest.approx(whole[0], rel=1e-6)
+
+
+@pytest.mark.parametrize(("queries", "keys", "masked"),
+                         [(1, 3, False), (1, 4, False), (2, 4, True), (3, 3, True), (4, 4, True),
+                          (6, 6, True)])
+def test_few_position_attention_equals_sdpa(queries: int, keys: int, masked: bool) -> None:
+    """The broadcast-product attention (at most FEW_PAIRS pairs; 6 x 6 takes SDPA) gives
+    SDPA's outputs and gradients, for the prefix mask (the last queries, causal) and none."""
+    from grokspec.learners.models.transformer import FEW_PAIRS, attention, causal_mask
+
+    torch.manual_seed(0)
+    b, heads, d = 64, 4, 32
+    q = torch.randn(b, queries, d, requires_grad=True)
+    k, v = (torch.randn(b, keys, d, requires_grad=True) for _ in range(2))
+    mask = causal_mask(queries, keys, q.device) if masked else None
+    assert (queries * keys <= FEW_PAIRS) == (queries * keys < 36)
+
+    def split(t: torch.Tensor) -> torch.Tensor:
+        return t.view(b, t.shape[1], heads, d // heads).transpose(1, 2)
+
+    ref = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=mask)
+    ref = ref.transpose(1, 2).reshape(b, queries, d)
+    out = attention(q, k, v, heads, mask)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+    g = torch.randn_like(ref)
+    want = torch.autograd.grad(ref, (q, k, v), g)
+    got = torch.autograd.grad(out, (q, k, v), g)
+    for a, e in zip(got, want, strict=True):
+        torch.testing.assert_close(a, e, rtol=1e-5, atol=1e-5)

@@ -49,18 +49,23 @@ def build_optimizer(
     nanoGPT gives its no-decay parameters their own group. The warmup multiplies every
     group's own lr.
 
-    Always torch's multi-tensor (``foreach``) step: on CPU torch defaults to the per-tensor
-    loop, which is 2-3x slower for the papers' many small tensors, and both give the same
-    numbers (tests/test_golden.py holds the histories recorded with the per-tensor loop).
+    Adam and AdamW take torch's fused step on a CPU or CUDA (one kernel over every tensor:
+    0.45 vs 1.48 ms per step at the papers' transformer on a CPU, issue 23), other
+    optimizers and devices the multi-tensor (``foreach``) step: on CPU torch defaults to the
+    per-tensor loop, 2-3x slower for the papers' many small tensors. All three give the same
+    numbers up to float rounding (fused vs foreach: 2e-7 after 20 steps);
+    tests/test_golden.py holds histories recorded with the per-tensor loop.
     """
+    fast = {"fused": True} if {p.device.type for p in params} <= {"cpu", "cuda"} else {
+        "foreach": True}
     params = _param_groups(params, spec, groups or {})  # type: ignore[assignment]
     if spec.kind == "adamw":
         opt: torch.optim.Optimizer = torch.optim.AdamW(
-            params, lr=spec.lr, weight_decay=spec.weight_decay, betas=spec.betas, foreach=True
+            params, lr=spec.lr, weight_decay=spec.weight_decay, betas=spec.betas, **fast
         )
     elif spec.kind == "adam":
         opt = torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay,
-                               betas=spec.betas, foreach=True)
+                               betas=spec.betas, **fast)
     elif spec.kind == "gd":
         # Plain gradient descent: torch's SGD step without momentum; validation has made sure
         # the batch is the whole training set (train.batch_size: full) and momentum is 0.

@@ -56,14 +56,21 @@ class Block(nn.Module):
         """What attention is added to: the stream ``h``, or its normalisation ``a = ln1(h)``."""
         return a if self.normalized else h
 
-    def _split(self, t: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, H, T, D/H)
-        b, n, d = t.shape
-        return t.view(b, n, self.heads, d // self.heads).transpose(1, 2)
+    def keys_values(self, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """K and V of ``a`` by two products with the halves of the fused ``kv`` map (one
+        parameter, as the papers' fused in-projection). Chunking one product instead costs
+        a concatenation of K's and V's gradients along the feature axis in the backward pass,
+        from strided views: 1.7 ms of a 45 ms step at the Power et al. setting (profile,
+        issue 23); slicing the weight moves that to a (2d, d) weight gradient."""
+        d = self.kv.out_features // 2
+        w, b = self.kv.weight, self.kv.bias
+        return (F.linear(a, w[:d], None if b is None else b[:d]),
+                F.linear(a, w[d:], None if b is None else b[d:]))
 
     def forward(self, h: torch.Tensor, last_only: bool) -> torch.Tensor:
         """``last_only``: return only the last position's output (B, 1, D)."""
         a = self.ln1(h)
-        k, v = self.kv(a).chunk(2, dim=-1)
+        k, v = self.keys_values(a)
         # The last position attends to every position: no mask is needed for it alone.
         q = self.q(a[:, -1:] if last_only else a)
         return self.attend(self.residual(h, a), q, k, v, last_only)
@@ -72,9 +79,7 @@ class Block(nn.Module):
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, n: int
     ) -> torch.Tensor:
         """Causal multi-head attention of ``n`` positions, heads merged back: (B, n, d)."""
-        att = F.scaled_dot_product_attention(self._split(q), self._split(k), self._split(v),
-                                             is_causal=True)
-        return att.transpose(1, 2).reshape(q.shape[0], n, -1)
+        return attention(q, k, v, self.heads, causal_mask(n, n, q.device))
 
     def attend(
         self, h: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -87,25 +92,50 @@ class Block(nn.Module):
         ``mask`` (queries x keys, True = attend) replaces the causal mask when the queries
         are not all positions.
         """
-        qs, ks, vs = self._split(q), self._split(k), self._split(v)
-        if last_only:
-            att = one_query_attention(qs, ks, vs)
+        if last_only:  # the last query sees every key
+            att = attention(q, k, v, self.heads, None)
             h = h[:, -1:]
-        elif mask is not None:
-            att = F.scaled_dot_product_attention(qs, ks, vs, attn_mask=mask)
         else:
-            att = F.scaled_dot_product_attention(qs, ks, vs, is_causal=True)
-        att = att.transpose(1, 2).reshape(h.shape[0], h.shape[1], -1)
+            if mask is None:
+                mask = causal_mask(q.shape[1], k.shape[1], q.device)
+            att = attention(q, k, v, self.heads, mask)
         h = h + self.drop(self.o(att))
         return h + self.drop(self.mlp(self.ln2(h)))
 
 
-def one_query_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Softmax attention of one query per head over a few keys, as broadcast products: for
-    the papers' 3-4 keys SDPA's kernel is mostly overhead (2.5x slower forward + backward on
-    a CPU at batch 512, bench/paper_speed.py). Equal to SDPA up to float rounding (~1e-6)."""
-    scores = (q * k).sum(-1, keepdim=True) * (q.shape[-1] ** -0.5)  # (B, H, keys, 1)
-    return (scores.softmax(-2) * v).sum(-2, keepdim=True)  # (B, H, 1, D/H)
+def causal_mask(queries: int, keys: int, device: torch.device) -> torch.Tensor:
+    """(queries x keys, True = attend): the last ``queries`` positions of ``keys``, causal."""
+    return torch.ones(queries, keys, dtype=torch.bool, device=device).tril(keys - queries)
+
+
+#: Above this many query x key pairs attention goes to torch's SDPA kernel.
+FEW_PAIRS = 16
+
+
+def attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, mask: torch.Tensor | None,
+) -> torch.Tensor:
+    """Multi-head softmax attention on (batch, positions, d) tensors, heads merged back.
+
+    ``mask``: (queries x keys, True = attend), None for every key. For the papers' few
+    positions (at most :data:`FEW_PAIRS` query x key pairs: 1-2 queries over 3-4 keys) it
+    is broadcast products in the (batch, position, head, feature) layout: SDPA's kernel and
+    the head transposes around it are mostly overhead there (forward + backward at batch
+    512 on a CPU, one thread: 3.6-4.0 ms vs 2.8-3.1 ms with a 2 x 4 mask, 1.9 vs 1.2 ms for
+    one query; issue 23). Equal to SDPA up to float rounding (~1e-6, tests).
+    """
+    b, nq, d = q.shape
+    nk, dh = k.shape[1], d // heads
+    if nq * nk > FEW_PAIRS:
+        split = lambda t: t.view(b, t.shape[1], heads, dh).transpose(1, 2)  # noqa: E731
+        att = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=mask)
+        return att.transpose(1, 2).reshape(b, nq, d)
+    scores = (q.reshape(b, nq, 1, heads, dh) * k.reshape(b, 1, nk, heads, dh)).sum(-1)
+    scores = scores * dh ** -0.5  # (batch, queries, keys, heads)
+    if mask is not None:
+        scores = scores.masked_fill(~mask[:, :, None], float("-inf"))
+    weights = scores.softmax(2).unsqueeze(-1)
+    return (weights * v.reshape(b, 1, nk, heads, dh)).sum(2).reshape(b, nq, d)
 
 
 def _init_block(block: Block, spec: TransformerSpec) -> None:
@@ -205,12 +235,12 @@ class Transformer(Probed, nn.Module):
         first, layers = self.blocks[0], len(self.blocks)
         # First layer: LayerNorm and Q/K/V once per table row, gathered per sample.
         a = first.ln1(table)
-        kv_tab, q_tab = first.kv(a), first.q(a)
+        (k_tab, v_tab), q_tab = first.keys_values(a), first.q(a)
         base_tab = first.residual(table, a)
         if self.tabulate_first_position and (first.drop.p == 0 or not self.training):
-            return self._forward_prefix_tabulated(seq, base_tab, rows, kv_tab, q_tab)
+            return self._forward_prefix_tabulated(seq, base_tab, rows, k_tab, v_tab, q_tab)
         h = F.embedding(rows, base_tab)  # = embed(seq) + pos (or its ln1), gathered
-        k, v = F.embedding(rows, kv_tab).chunk(2, dim=-1)
+        k, v = F.embedding(rows, k_tab), F.embedding(rows, v_tab)
         last_only = self.last_position_only and layers == 1
         if last_only:  # the last position always holds "=": one query for the whole batch
             q = F.embedding(rows[:1, -1:], q_tab).expand(seq.shape[0], 1, -1)
@@ -229,7 +259,7 @@ class Transformer(Probed, nn.Module):
 
     def _forward_prefix_tabulated(
         self, seq: torch.Tensor, base_tab: torch.Tensor, rows: torch.Tensor,
-        kv_tab: torch.Tensor, q_tab: torch.Tensor,
+        k_tab: torch.Tensor, v_tab: torch.Tensor, q_tab: torch.Tensor,
     ) -> torch.Tensor:
         """Causal attention lets the first P positions (:meth:`prefix_length`) see only
         themselves, and they hold the first token and constants: their residual streams at
@@ -241,44 +271,45 @@ class Transformer(Probed, nn.Module):
         big_p = self.prefix_length()
         tok0 = seq[:, 0]
         b, n = seq.shape[0], seq.shape[1] - big_p  # positions P.. are computed per sample
-        mask = torch.ones(n, n + big_p, dtype=torch.bool, device=seq.device).tril(big_p)
+        mask = causal_mask(n, n + big_p, seq.device)
         pre_seq = seq[:1, :big_p].expand(n_tok, big_p).clone()
         pre_seq[:, 0] = torch.arange(n_tok, device=seq.device)
         pre_rows = self.table_rows(pre_seq)  # (n_tokens, P): the prefix of every first token
         h0 = F.embedding(pre_rows, base_tab)  # (n_tokens, P, d)
-        kv0, q0 = F.embedding(pre_rows, kv_tab), F.embedding(pre_rows, q_tab)
+        k0, v0 = F.embedding(pre_rows, k_tab), F.embedding(pre_rows, v_tab)
+        q0 = F.embedding(pre_rows, q_tab)
         h = F.embedding(rows[:, big_p:], base_tab)  # (B, n, d)
-        kv = F.embedding(rows[:, big_p:], kv_tab)
+        k, v = F.embedding(rows[:, big_p:], k_tab), F.embedding(rows[:, big_p:], v_tab)
         for i, block in enumerate(self.blocks):
             last_only = self.last_position_only and i == layers - 1
             if i > 0:
                 a0 = block.ln1(h0)
-                kv0, q0 = block.kv(a0), block.q(a0)
+                (k0, v0), q0 = block.keys_values(a0), block.q(a0)
                 h0 = block.residual(h0, a0)
                 a = block.ln1(h)
-                kv = block.kv(a)
+                k, v = block.keys_values(a)
                 q = block.q(a[:, -1:] if last_only else a)
                 h = block.residual(h, a)
             elif last_only:  # one layer: the query of "=" is the same for every sample
                 q = F.embedding(rows[:1, -1:], q_tab).expand(b, 1, -1)
             else:
                 q = F.embedding(rows[:, big_p:], q_tab)
-            k, v = torch.cat([F.embedding(tok0, kv0.reshape(n_tok, -1)).view(b, big_p, 2 * d),
-                              kv], dim=1).chunk(2, dim=-1)
-            h_next = block.attend(h, q, k, v, last_only, None if last_only else mask)
+            # the prefix's keys and values gathered per sample, then the sample's own
+            keys = torch.cat([F.embedding(tok0, k0.reshape(n_tok, -1)).view(b, big_p, d), k], 1)
+            vals = torch.cat([F.embedding(tok0, v0.reshape(n_tok, -1)).view(b, big_p, d), v], 1)
+            h_next = block.attend(h, q, keys, vals, last_only, None if last_only else mask)
             if i < layers - 1:
-                h0 = self._prefix_block(block, h0, q0, kv0)
+                h0 = self._prefix_block(block, h0, q0, k0, v0)
             h = h_next
         return self.unembed(self.ln_f(h[:, -1]))
 
     @staticmethod
     def _prefix_block(
-        block: Block, h0: torch.Tensor, q0: torch.Tensor, kv0: torch.Tensor
+        block: Block, h0: torch.Tensor, q0: torch.Tensor, k0: torch.Tensor, v0: torch.Tensor,
     ) -> torch.Tensor:
         """One block on the per-token prefix (n_tokens, P, d), causal within it. Position 0
         attends to itself alone: its attention output is its value (the one-position prefix
         skips attention: softmax over one key is 1)."""
-        k0, v0 = kv0.chunk(2, dim=-1)
         if h0.shape[1] == 1:
             att = v0
         else:
