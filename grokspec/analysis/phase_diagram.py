@@ -152,15 +152,16 @@ def _cell_summary(values: list[Any], metric: str) -> tuple[Any, str]:
 
 
 def _figure(cells: dict, xs: list, ys: list, x: str, y: str, metric: str, title: str) -> tuple:
-    import matplotlib.pyplot as plt
     import numpy as np
     from matplotlib.colors import ListedColormap, LogNorm, Normalize
+    from matplotlib.figure import Figure
     from matplotlib.patches import Patch
     from matplotlib.patheffects import withStroke
 
     summary = {k: _cell_summary(v, metric) for k, v in cells.items()}
     grid = np.full((len(ys), len(xs)), np.nan)
-    fig, ax = plt.subplots(figsize=(1.1 * len(xs) + 3.5, 0.8 * len(ys) + 2.2))
+    fig = Figure(figsize=(1.1 * len(xs) + 3.5, 0.8 * len(ys) + 2.2))
+    ax = fig.subplots()
     if metric == "phase":
         index = {p: i for i, p in enumerate(PHASES)}
         for (xv, yv), (top, _) in summary.items():
