@@ -30,6 +30,7 @@ from grokspec.datasets.base import Dataset
 from grokspec.metrics import names
 from grokspec.metrics.measures import capturing
 from grokspec.spec.experiment import Experiment
+from grokspec.training.allocator import keep_freed_memory
 from grokspec.training.batched import SingleLearner, StackedLearner
 from grokspec.training.batches import Batch, BatchStream
 from grokspec.training.checkpoint import (
@@ -161,6 +162,8 @@ def train(
     member's divergence is recorded in ``member.error`` and the others go on.
     """
     spec = members[0].experiment.train
+    if device.type == "cpu":
+        keep_freed_memory()  # no page faults for the step's MiB-sized tensors (allocator.py)
     models = []
     for m in members:
         torch.manual_seed(m.experiment.seed)  # init depends on the member's seed only
