@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from grokspec.spec.loading import load_spec, validate_data
+from grokspec.spec.loading import validate_data
 from grokspec.sweep.expand import load_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -217,7 +217,7 @@ def nanda_reference(p: int):  # noqa: ANN201
 
 
 def test_nanda_parameters_init_and_function_match_the_authors_transformer() -> None:
-    exp = load_spec(ROOT / "specs" / "papers" / "nanda2023.yaml")
+    exp = load_sweep(ROOT / "specs" / "papers" / "nanda2023.yaml", []).points[0].experiment
     data = exp.dataset.build(0)
     torch.manual_seed(0)
     model = exp.learner.build(data)

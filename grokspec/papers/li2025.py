@@ -108,8 +108,14 @@ CLAIM = Claim(
         "they have nothing to read. Read at the 0.9 crossing instead (not the registered "
         "rule, reported only): the distance rises, 0.66 -> 0.73, the consistency rises by "
         "0.10, and train accuracy dips to 0.84 in between, so the pathway parts would still "
-        "fail but one. One seed (issue 18's allowed exception for the long runs: 16 min "
-        "wall per run on a loaded core); seeds 1-2 are for a later collection."
+        "fail but one. 2026-12-03 (fourth session): seeds 0-2 (the spec is now a sweep over "
+        "seeds; seed 0 ran again, because its record was labelled by the old single-run "
+        "name, and with the code of that day it moved: test fit 2950 -> 3150, minimum train "
+        "accuracy between the fits 0.84 -> 0.93). Seed 0: partly (the consistency now rises "
+        "by 0.21, the distance still rises 0.56 -> 0.75, train accuracy dips to 0.93); seed "
+        "1: not reproduced (memorization within the budget); seed 2: partly (test fit at "
+        "1500, distance 0.58 -> 0.77, train accuracy stays >= 0.956, the consistency does "
+        "not rise). Median: partly, as with one seed."
     ),
     amendments=(
         Amendment("2026-11-30", {"phase_rule": "grokspec", "min_consistency_rise": 0.0},
