@@ -27,7 +27,8 @@ PAPER_SCALE = sorted((PAPERS_DIR / "paper-scale").glob("*.yaml"))
 #: Tiny versions: few steps, few sweep points. Overrides, as `--set` takes them.
 TINY: dict[str, list[str]] = {
     "lee2024": ["train.steps=20", "train.eval_every=10", "dataset.p=13", "learner.d_model=32",
-                "learner.d_mlp=64", "sweep.seeds=[0]", "train.batch_size=32"],
+                "learner.d_mlp=64", "sweep.seeds=[0]", "train.batch_size=32",
+                "sweep.variants.baseline.train.steps=20"],  # the variant sets its own budget
     "power2022": ["train.steps=20", "train.eval_every=10", "dataset.p=13", "learner.d_model=32",
                   "learner.d_mlp=64", "sweep.seeds=[0]", "train.batch_size=32"],
     "liu2022": [
@@ -49,9 +50,21 @@ TINY: dict[str, list[str]] = {
     "huang2024": ["train.steps=20", "train.eval_every=10", "sweep.grid={learner.width: [8]}",
                   "sweep.seeds=[0]"],
     "nanda2023": ["train.steps=20", "train.eval_every=10", "dataset.p=13", "learner.d_model=32",
-                  "learner.d_mlp=64"],
-    "li2025": ["train.steps=20", "train.eval_every=10", "dataset.p=13", "learner.d_model=32"],
+                  "learner.d_mlp=64", "sweep.seeds=[0]"],
+    "li2025": ["train.steps=20", "train.eval_every=10", "dataset.p=13", "learner.d_model=32",
+               "sweep.seeds=[0]"],
 }
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_tiny_size_is_tiny_at_every_point(name: str) -> None:
+    """The smoke runs stay seconds long: a variant that sets its own step budget (lee2024's
+    censored baseline, 20000 steps) is not shrunk by ``--set train.steps``, and once made
+    the default test run 150 s longer."""
+    from grokspec.papers.report import targets
+
+    tgts, _ = targets(PAPERS_DIR / f"{name}.yaml", TINY[name])
+    assert tgts and max(t.experiment.train.steps for t in tgts) <= 20
 
 
 def _points(path: Path, overrides: list[str]) -> int:
