@@ -9,7 +9,9 @@ a ratio against them is not a ratio against the authors' processes (issue 23 mea
 0.105, 0.085 and 0.694 CPU s/step).
 
 Every number is process CPU time with one torch thread, contenders interleaved (A B A B ...)
-so load on a shared machine hits all alike; medians of ``--repeats``.
+so load on a shared machine hits all alike; medians of ``--repeats``. The transcribed loop
+runs in a fresh process of its own each time (grokspec's loop changes process-wide settings,
+training/allocator.py, that the authors' scripts do not make).
 
 - steady state: CPU of (warm-up + N) steps minus CPU of the warm-up alone, per step, with
   evaluation at the paper's cadence (grokspec: train and test sets, its uniform metrics);
@@ -64,7 +66,8 @@ def setting(name: str):  # noqa: ANN201 - (experiment, peer factory, eval_every)
         exp = load_spec(ROOT / "specs/moddiv_transformer.yaml",
                         ["learner.operator_token=true", "train.stop=null"])
         return exp, lambda p: DecoderPostLN(2, 128, 4, p + 2, 4), 100
-    exp = load_spec(ROOT / "specs/papers/nanda2023.yaml")  # x+y mod 113, 1 layer, full batch
+    exp = load_sweep(ROOT / "specs/papers/nanda2023.yaml", []).points[0].experiment  # seed 0
+    # x+y mod 113, 1 layer, full batch
     return exp, lambda p: NandaTransformer(p + 1, 3, layers=1), 100
 
 
@@ -135,6 +138,18 @@ def transcribed(name: str, exp, make, eval_every: int) -> Callable[[int], float]
     return run
 
 
+def in_own_process(name: str) -> Callable[[int], float]:
+    """The transcribed loop in a fresh Python process, as the authors' script runs: the
+    process-wide settings grokspec's loop makes (the CPU allocator, training/allocator.py)
+    must not speed up the contender. Returns its CPU seconds as measured inside."""
+    def run(steps: int) -> float:
+        out = subprocess.run([sys.executable, __file__, "--peer-run", name, str(steps)],
+                             capture_output=True, text=True, check=True)
+        return float(out.stdout.split()[-1])
+
+    return run
+
+
 def steady(run: Callable[[int], float], steps: int) -> float:
     """CPU seconds per step past the warm-up (the warm-up's first evaluation excluded)."""
     return (run(WARM + steps) - run(WARM)) / steps
@@ -186,8 +201,14 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--only", choices=["grokfast", "danielmamay", "nanda"], action="append")
     ap.add_argument("--no-process", action="store_true", help="skip the whole-process rows")
+    ap.add_argument("--peer-run", nargs=2, metavar=("SETTING", "STEPS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.peer_run:  # one transcribed run in this fresh process (in_own_process)
+        name, n = args.peer_run[0], int(args.peer_run[1])
+        exp, make, every = setting(name)
+        print(transcribed(name, exp, make, every)(n))
+        return
     print(f"torch {torch.__version__}; CPU s/step, 1 thread, medians of {args.repeats}, "
           f"{args.steps} steps past {WARM} warm-up steps")
     print(f"{'setting':<12}{'transcribed':>12}{'grokspec':>10}{'ratio':>7}{'train':>8}"
@@ -195,7 +216,7 @@ def main() -> None:
     for name in args.only or ["grokfast", "danielmamay", "nanda"]:
         exp, make, every = setting(name)
         steps = max(args.steps // (10 if exp.train.batch_size == "full" else 1), 10)
-        cont = {"peer": transcribed(name, exp, make, every), "ours": grokspec_run(exp, every),
+        cont = {"peer": in_own_process(name), "ours": grokspec_run(exp, every),
                 "train": grokspec_run(exp, 10**9),
                 "batches": grokspec_run(exp, every, "batches")}
         times: dict[str, list[float]] = {k: [] for k in cont}
